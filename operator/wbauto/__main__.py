@@ -1,0 +1,5 @@
+import sys
+
+from wbauto.cli.main import main
+
+sys.exit(main())

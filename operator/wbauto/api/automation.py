@@ -1,0 +1,577 @@
+"""``Automation``: a scope, an event (with filters) and an action — W&B's Automation, as a manifest.
+
+Shapes and meanings follow W&B's own (``wandb.automations``): the event keys map to W&B's
+``EventTriggeringConditionType`` values, the metric filters keep W&B's window semantics, and W&B's
+enum aliases are accepted (``AVG`` = ``AVERAGE``, ``CRASHED`` = ``FAILED``, ``>`` = ``$gt``, ...).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, field_validator
+
+from wbauto.api.conditions import Condition
+from wbauto.api.schema import (
+    Duration,
+    Model,
+    ObjectName,
+    Rule,
+    exactly_one,
+    lenient_enum,
+)
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^/\s:]+$")]
+"""An entity, project or collection name as W&B spells it (no slashes, colons or spaces)."""
+
+Regex = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+Metric = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+TemplateText = Annotated[str, StringConstraints(max_length=65536)]
+
+
+def _compiles(pattern: str | None) -> bool:
+    if pattern is None:
+        return True
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+class _RegexChecked(Model):
+    """Mixin: every ``*_regex`` field must compile (the schema can only bound its length)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _regex_compiles(cls, value: Any, info: Any) -> Any:
+        if info.field_name.endswith("_regex") and isinstance(value, str) and not _compiles(value):
+            raise ValueError(f"not a valid regular expression: {value!r}")
+        return value
+
+
+# --- enums ------------------------------------------------------------------------------------------
+
+
+class Agg(StrEnum):
+    """How a metric window is aggregated (W&B ``agg_op``)."""
+
+    MAX = "MAX"
+    MIN = "MIN"
+    AVERAGE = "AVERAGE"
+
+
+class Cmp(StrEnum):
+    """Threshold comparison (W&B ``cmp_op``); inclusive variants are ``$gte`` / ``$lte``."""
+
+    GT = "$gt"
+    GTE = "$gte"
+    LT = "$lt"
+    LTE = "$lte"
+
+
+class ChangeType(StrEnum):
+    """``ABSOLUTE``: a difference; ``RELATIVE``: a fraction of the prior value (0.1 = 10%)."""
+
+    ABSOLUTE = "ABSOLUTE"
+    RELATIVE = "RELATIVE"
+
+
+class Direction(StrEnum):
+    INCREASE = "INCREASE"
+    DECREASE = "DECREASE"
+    ANY = "ANY"
+
+
+class RunState(StrEnum):
+    """Run states an automation can fire on. ``CRASHED`` is accepted as ``FAILED``; killed runs never fire."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+
+
+class Severity(StrEnum):
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
+
+
+class SignatureEncoding(StrEnum):
+    BASE64 = "base64"
+    HEX = "hex"
+
+
+AggOp = lenient_enum(Agg, {"AVG": "AVERAGE", "MEAN": "AVERAGE"})
+CmpOp = lenient_enum(Cmp, {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"})
+ChangeTypeOp = lenient_enum(ChangeType, {"ABS": "ABSOLUTE", "REL": "RELATIVE"})
+DirectionOp = lenient_enum(Direction, {"INC": "INCREASE", "DEC": "DECREASE"})
+RunStateOp = lenient_enum(RunState, {"CRASHED": "FAILED"})
+SeverityOp = lenient_enum(Severity, {"WARNING": "WARN"})
+
+
+# --- scopes -----------------------------------------------------------------------------------------
+
+REGISTRY_PREFIX = "wandb-registry-"
+
+
+class ProjectScope(Model):
+    """A W&B project (PROJECT scope)."""
+
+    entity: Name = Field(description="Entity (user or team) that owns the project.")
+    project: Name = Field(description="Project name.")
+
+
+class RegistryScope(Model):
+    """A W&B Registry: a project named `wandb-registry-<name>` owned by the organization's entity.
+
+    Covers every collection in the registry, including collections created later.
+    """
+
+    organization: Name = Field(description="The organization's entity name (owner of the registry).")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=113, pattern=r"^[^/\s:]+$")] = Field(
+        description="Registry name without the `wandb-registry-` prefix, e.g. `model`.")
+
+    @property
+    def project(self) -> str:
+        return f"{REGISTRY_PREFIX}{self.name}"
+
+
+class CollectionScope(Model):
+    """One artifact collection (ARTIFACT_COLLECTION scope): a source collection or a registry/linked one."""
+
+    entity: Name = Field(description="Entity that owns the project (the org entity for a registry).")
+    project: Name = Field(description="Project (or `wandb-registry-<name>`) holding the collection.")
+    name: Name = Field(description="Collection name.")
+
+
+class EntityScope(Model):
+    """A team or organization entity (ENTITY scope): artifact and collection events in all its projects."""
+
+    name: Name = Field(description="Entity name.")
+
+
+class Scope(Model):
+    """Where the automation listens. Exactly one of project, registry, collection, entity."""
+
+    __rules__ = (exactly_one("project", "registry", "collection", "entity", what="automation scope"),)
+
+    project: ProjectScope | None = Field(None, description="A project.")
+    registry: RegistryScope | None = Field(None, description="A registry (all its collections).")
+    collection: CollectionScope | None = Field(None, description="One artifact collection.")
+    entity: EntityScope | None = Field(None, description="A team or organization.")
+
+    @property
+    def kind(self) -> str:
+        for name in ("project", "registry", "collection", "entity"):
+            if getattr(self, name) is not None:
+                return name
+        raise AssertionError("validated scope has a kind")
+
+
+# --- events -----------------------------------------------------------------------------------------
+
+
+class ArtifactVersionCreated(Model):
+    """A new artifact version is committed in the collection (W&B `CREATE_ARTIFACT`). Collection scope only."""
+
+
+class ArtifactLinked(Model):
+    """A version is linked into a collection, e.g. a registry collection (W&B `LINK_MODEL` / `LINK_ARTIFACT`)."""
+
+
+class ArtifactUnlinked(Model):
+    """A version is unlinked from a collection (W&B `UNLINK_ARTIFACT`)."""
+
+
+class ArtifactAliasAdded(_RegexChecked):
+    """An alias is added to a version, including an alias moving from another version
+    (W&B `ADD_ARTIFACT_ALIAS`)."""
+
+    alias_regex: Regex | None = Field(
+        None, description="Only aliases matching this regex (W&B \"Alias regex\", e.g. `^prod.*`). "
+        "Omit to match any alias.")
+
+
+class ArtifactTagAdded(_RegexChecked):
+    """A tag is added to a version (W&B `ADD_ARTIFACT_TAG`)."""
+
+    tag_regex: Regex | None = Field(None, description="Only tags matching this regex. Omit for any tag.")
+
+
+class ArtifactTagRemoved(_RegexChecked):
+    """A tag is removed from a version (W&B `REMOVE_ARTIFACT_TAG`)."""
+
+    tag_regex: Regex | None = Field(None, description="Only tags matching this regex. Omit for any tag.")
+
+
+class CollectionTagAdded(_RegexChecked):
+    """A tag is added to a collection (W&B `ADD_COLLECTION_TAG`)."""
+
+    tag_regex: Regex | None = Field(None, description="Only tags matching this regex. Omit for any tag.")
+
+
+class CollectionTagRemoved(_RegexChecked):
+    """A tag is removed from a collection (W&B `REMOVE_COLLECTION_TAG`)."""
+
+    tag_regex: Regex | None = Field(None, description="Only tags matching this regex. Omit for any tag.")
+
+
+class RunMetricThreshold(Model):
+    """A run metric crosses a threshold (W&B `RUN_METRIC`): `agg(last window values) cmp threshold`,
+    e.g. `AVERAGE(loss over 5) < 0.1`. Without `agg` the latest value is compared."""
+
+    metric: Metric = Field(description="Metric key as logged (history key or system metric such as `cpu`).")
+    agg: AggOp | None = Field(None, description="MAX, MIN or AVERAGE (AVG) over the window; omit for the "
+                                                 "latest value.")
+    window: int = Field(1, ge=1, le=10000, description="Number of most recent values aggregated; "
+                                                       "ignored without agg. The W&B App defaults to 5.")
+    cmp: CmpOp = Field(description="Comparison: $gt, $gte, $lt, $lte (or >, >=, <, <=).")
+    threshold: float = Field(description="Value compared against.")
+
+
+class RunMetricChange(Model):
+    """A run metric changes by at least `amount` between two tumbling windows (W&B `RUN_METRIC_CHANGE`):
+    the current window is the latest `currentWindow` values, the prior window the `priorWindow` values
+    just before it."""
+
+    metric: Metric = Field(description="Metric key as logged.")
+    agg: AggOp | None = Field(None, description="MAX, MIN or AVERAGE over each window; omit to compare "
+                                                 "the latest value of each window.")
+    current_window: int = Field(1, ge=1, le=10000, description="Size of the current window. App default 10.")
+    prior_window: int | None = Field(None, ge=1, le=10000, description="Size of the prior window; defaults "
+                                                                       "to currentWindow. App default 50.")
+    change_type: ChangeTypeOp = Field(description="ABSOLUTE (difference) or RELATIVE (fraction of prior; "
+                                                  "0.1 = 10%).")
+    direction: DirectionOp = Field(description="INCREASE, DECREASE or ANY.")
+    amount: float = Field(gt=0, description="Minimum change (inclusive) that fires; > 0.")
+
+
+class RunMetricZScore(Model):
+    """A run metric's z-score passes a threshold (W&B `RUN_METRIC_ZSCORE`): the latest value against the
+    mean and standard deviation of the `window` values logged before it. Inclusive comparisons."""
+
+    metric: Metric = Field(description="Metric key as logged.")
+    window: int = Field(30, ge=2, le=10000, description="Number of earlier values forming the baseline.")
+    threshold: float = Field(3.0, gt=0, description="z-score magnitude that fires (> 0).")
+    direction: DirectionOp = Field(Direction.ANY, description="INCREASE: z >= +threshold; DECREASE: "
+                                                              "z <= -threshold; ANY: |z| >= threshold.")
+
+
+class RunStateChanged(Model):
+    """A run enters one of the states (W&B `RUN_STATE`). Killed runs never fire."""
+
+    states: list[RunStateOp] = Field(min_length=1, max_length=3, description="RUNNING, FINISHED, FAILED "
+                                                                            "(CRASHED = FAILED).")
+
+    @field_validator("states", mode="after")
+    @classmethod
+    def _dedupe(cls, states: list[RunState]) -> list[RunState]:
+        return sorted(set(states))
+
+
+class Event(Model):
+    """What the automation fires on. Exactly one event key."""
+
+    __rules__ = (
+        exactly_one(
+            "artifactVersionCreated", "artifactLinked", "artifactUnlinked", "artifactAliasAdded",
+            "artifactTagAdded", "artifactTagRemoved", "collectionTagAdded", "collectionTagRemoved",
+            "runMetricThreshold", "runMetricChange", "runMetricZScore", "runStateChanged",
+            what="automation event",
+        ),
+    )
+
+    artifact_version_created: ArtifactVersionCreated | None = Field(
+        None, description="New artifact version (CREATE_ARTIFACT). Needs a collection scope.")
+    artifact_linked: ArtifactLinked | None = Field(None, description="Version linked (LINK_MODEL).")
+    artifact_unlinked: ArtifactUnlinked | None = Field(None, description="Version unlinked (UNLINK_ARTIFACT).")
+    artifact_alias_added: ArtifactAliasAdded | None = Field(
+        None, description="Alias added or moved (ADD_ARTIFACT_ALIAS).")
+    artifact_tag_added: ArtifactTagAdded | None = Field(None, description="Version tag added.")
+    artifact_tag_removed: ArtifactTagRemoved | None = Field(None, description="Version tag removed.")
+    collection_tag_added: CollectionTagAdded | None = Field(None, description="Collection tag added.")
+    collection_tag_removed: CollectionTagRemoved | None = Field(None, description="Collection tag removed.")
+    run_metric_threshold: RunMetricThreshold | None = Field(None, description="Metric threshold (RUN_METRIC).")
+    run_metric_change: RunMetricChange | None = Field(None, description="Metric change (RUN_METRIC_CHANGE).")
+    run_metric_z_score: RunMetricZScore | None = Field(
+        None, alias="runMetricZScore", description="Metric z-score (RUN_METRIC_ZSCORE).")
+    run_state_changed: RunStateChanged | None = Field(None, description="Run state (RUN_STATE).")
+
+    @property
+    def key(self) -> str:
+        """The camelCase key that is set, e.g. ``artifactAliasAdded``."""
+        for name, info in type(self).model_fields.items():
+            if getattr(self, name) is not None:
+                return info.alias or name
+        raise AssertionError("validated event has a key")
+
+    @property
+    def wandb_type(self) -> str:
+        """W&B's backend enum value (``EventTriggeringConditionType``)."""
+        return WANDB_EVENT_TYPES[self.key]
+
+    @property
+    def is_run_event(self) -> bool:
+        return self.key in RUN_EVENTS
+
+    @property
+    def config(self) -> Model:
+        return getattr(self, _snake(self.key))  # type: ignore[no-any-return]
+
+
+WANDB_EVENT_TYPES = {
+    "artifactVersionCreated": "CREATE_ARTIFACT",
+    "artifactLinked": "LINK_MODEL",
+    "artifactUnlinked": "UNLINK_ARTIFACT",
+    "artifactAliasAdded": "ADD_ARTIFACT_ALIAS",
+    "artifactTagAdded": "ADD_ARTIFACT_TAG",
+    "artifactTagRemoved": "REMOVE_ARTIFACT_TAG",
+    "collectionTagAdded": "ADD_COLLECTION_TAG",
+    "collectionTagRemoved": "REMOVE_COLLECTION_TAG",
+    "runMetricThreshold": "RUN_METRIC",
+    "runMetricChange": "RUN_METRIC_CHANGE",
+    "runMetricZScore": "RUN_METRIC_ZSCORE",
+    "runStateChanged": "RUN_STATE",
+}
+RUN_EVENTS = ("runMetricThreshold", "runMetricChange", "runMetricZScore", "runStateChanged")
+
+
+def _snake(key: str) -> str:
+    return "run_metric_z_score" if key == "runMetricZScore" else re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+class RunFilter(_RegexChecked):
+    """Which runs a run event considers (W&B "Filter on run name" / "Filter to one user's runs")."""
+
+    name_regex: Regex | None = Field(None, description="Only runs whose display name matches this regex.")
+    user: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        None, description="Only runs of this W&B username.")
+
+
+# --- actions ----------------------------------------------------------------------------------------
+
+
+class LocalRef(Model):
+    """An object of the named kind in the Automation's own namespace."""
+
+    name: ObjectName = Field(description="Object name (same namespace).")
+
+
+class WebhookAction(Model):
+    """POST a JSON payload to a Webhook (W&B `GENERIC_WEBHOOK`)."""
+
+    webhook_ref: LocalRef = Field(description="The Webhook (same namespace) to post to.")
+    payload: TemplateText | None = Field(
+        None, description="JSON payload template with W&B's ${variables} (e.g. `${artifact_version_string}`), "
+        "textual substitution, JSON-escaped inside strings. Omit for a default payload with every variable.")
+
+
+class SlackAction(Model):
+    """Post a message to Slack (W&B `NOTIFICATION`): a bot token + channel (chat.postMessage) or an
+    incoming-webhook URL. The message carries title, message, severity, an event summary and a link."""
+
+    __rules__ = (
+        exactly_one("tokenRef", "incomingWebhookRef", what="Slack credentials"),
+        Rule(
+            cel="!has(self.tokenRef) || has(self.channel)",
+            message="channel is required with tokenRef (chat.postMessage needs a channel)",
+            check=lambda s: s.token_ref is None or s.channel is not None,
+            field_path=".channel",
+        ),
+    )
+
+    token_ref: LocalRef | None = Field(None, description="SecretReference holding a bot token (xoxb-...).")
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
+        None, description="Channel id or name for chat.postMessage, e.g. C0123456 or #ml-alerts.")
+    incoming_webhook_ref: LocalRef | None = Field(
+        None, description="SecretReference holding an incoming-webhook URL (https://hooks.slack.com/...).")
+    title: TemplateText = Field("", description="Message title; ${variables} allowed.")
+    message: TemplateText = Field("", description="Message body; ${variables} allowed.")
+    severity: SeverityOp = Field(Severity.INFO, description="INFO, WARN or ERROR.")
+    api_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s@]+$", max_length=512)] = Field(
+        "https://slack.com/api", description="Slack Web API base URL (GovSlack, proxies).")
+
+
+class LaunchOverrides(Model):
+    """Overrides applied to the job's run (W&B launch spec `overrides`)."""
+
+    args: list[Annotated[str, StringConstraints(max_length=4096)]] = Field(
+        default_factory=list, description="Command-line arguments; ${variables} allowed.")
+    run_config: dict[str, Any] = Field(
+        default_factory=dict, description="Hyperparameters (wandb.config); string values may use ${variables}.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    entry_point: list[Annotated[str, StringConstraints(max_length=4096)]] = Field(
+        default_factory=list, description="Entry point override.")
+
+
+class LaunchAction(Model):
+    """Push a job to a W&B Launch run queue (`pushToRunQueueByName`)."""
+
+    queue: Name = Field(description="Run queue name.")
+    queue_entity: Name | None = Field(None, description="Entity owning the queue; defaults to the scope's "
+                                                        "entity.")
+    queue_project: Name = Field("model-registry", description="Project holding the queue (W&B default "
+                                                              "`model-registry`).")
+    job: Annotated[str, StringConstraints(pattern=r"^[^/\s]+/[^/\s]+/[^/\s]+$", max_length=512)] = Field(
+        description="Job artifact: entity/project/name, optionally with :alias.")
+    job_version: Annotated[str, StringConstraints(pattern=r"^[^/\s:]+$", max_length=128)] | None = Field(
+        None, description="Job version or alias (e.g. v3, latest); appended as :<jobVersion>.")
+    entity: Name | None = Field(None, description="Destination entity of the launched run.")
+    project: Name | None = Field(None, description="Destination project of the launched run.")
+    overrides: LaunchOverrides = Field(default_factory=LaunchOverrides, description="Run overrides.")
+    priority: int | None = Field(None, ge=0, le=4, description="Queue priority; smaller is higher.")
+    template_variables: dict[str, str | float] = Field(
+        default_factory=dict, description="Values for the queue's template variables.")
+
+    __rules__ = (
+        Rule(
+            cel="!has(self.jobVersion) || !self.job.contains(':')",
+            message="set the version either in job (name:alias) or in jobVersion, not both",
+            check=lambda a: a.job_version is None or ":" not in a.job,
+            field_path=".jobVersion",
+        ),
+    )
+
+
+class JobTemplateMetadata(Model):
+    labels: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(
+        default_factory=dict, description="Labels added to the Job.")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations added to the Job.")
+
+
+class KubernetesJobAction(Model):
+    """Create a `batch/v1` Job in the Automation's namespace. Event variables are passed as `WANDB_*`
+    environment variables and labels; ${variables} in string values of the template are substituted.
+    The Job name is derived from the execution, so a retry never creates a second Job."""
+
+    metadata: JobTemplateMetadata = Field(default_factory=JobTemplateMetadata, description="Job metadata.")
+    spec: dict[str, Any] = Field(
+        description="A batch/v1 JobSpec (template, backoffLimit, ttlSecondsAfterFinished, ...).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    service_account_name: ObjectName | None = Field(
+        None, description="ServiceAccount the Job's pods run as (overrides spec.template.spec).")
+
+    @field_validator("spec", mode="after")
+    @classmethod
+    def _has_pod_template(cls, spec: dict[str, Any]) -> dict[str, Any]:
+        template = spec.get("template")
+        if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+            raise ValueError("must contain template.spec (a pod template with containers)")
+        return spec
+
+
+class NoOpAction(Model):
+    """Do nothing (W&B `NO_OP`): records executions only; useful to test events."""
+
+
+class Action(Model):
+    """What runs when the event fires. Exactly one action key."""
+
+    __rules__ = (exactly_one("webhook", "slack", "launch", "kubernetesJob", "noOp", what="automation action"),)
+
+    webhook: WebhookAction | None = Field(None, description="POST to a Webhook (GENERIC_WEBHOOK).")
+    slack: SlackAction | None = Field(None, description="Slack message (NOTIFICATION).")
+    launch: LaunchAction | None = Field(None, description="W&B Launch job (QUEUE_JOB).")
+    kubernetes_job: KubernetesJobAction | None = Field(None, description="A Kubernetes Job.")
+    no_op: NoOpAction | None = Field(None, alias="noOp", description="Do nothing (NO_OP).")
+
+    @property
+    def key(self) -> str:
+        for name, info in type(self).model_fields.items():
+            if getattr(self, name) is not None:
+                return info.alias or name
+        raise AssertionError("validated action has a key")
+
+    @property
+    def wandb_type(self) -> str:
+        return {"webhook": "GENERIC_WEBHOOK", "slack": "NOTIFICATION", "launch": "QUEUE_JOB",
+                "kubernetesJob": "KUBERNETES_JOB", "noOp": "NO_OP"}[self.key]
+
+
+class RateLimit(Model):
+    """At most `maxExecutions` executions per `period`; further matches are recorded as Skipped."""
+
+    max_executions: int = Field(ge=1, le=100000, description="Executions allowed per period.")
+    period: Duration = Field(description="Sliding window, e.g. 10m, 1h.")
+
+
+# --- the spec ---------------------------------------------------------------------------------------
+
+_RUN_EVENT_CEL = " || ".join(f"has(self.event.{k})" for k in RUN_EVENTS)
+
+
+class AutomationSpec(Model):
+    """Scope + event + action."""
+
+    __rules__ = (
+        Rule(
+            cel="!has(self.event.artifactVersionCreated) || has(self.scope.collection)",
+            message="artifactVersionCreated needs a collection scope (W&B: CREATE_ARTIFACT is only "
+            "valid on an artifact collection)",
+            check=lambda s: s.event.artifact_version_created is None or s.scope.collection is not None,
+            field_path=".event.artifactVersionCreated",
+        ),
+        Rule(
+            cel=f"!({_RUN_EVENT_CEL}) || has(self.scope.project)",
+            message="run events need a project scope (W&B offers run events on projects only, not on "
+            "registries, collections or entities)",
+            check=lambda s: not s.event.is_run_event or s.scope.project is not None,
+            field_path=".scope",
+        ),
+        Rule(
+            cel=f"!has(self.runFilter) || {_RUN_EVENT_CEL}",
+            message="runFilter applies to run events only (runMetricThreshold, runMetricChange, "
+            "runMetricZScore, runStateChanged)",
+            check=lambda s: s.run_filter is None or s.event.is_run_event,
+            field_path=".runFilter",
+        ),
+        Rule(
+            cel="!has(self.action.launch) || has(self.scope.project) || has(self.scope.collection) "
+            "|| has(self.action.launch.queueEntity)",
+            message="launch.queueEntity is required when the scope has no entity (registry or entity scope)",
+            check=lambda s: s.action.launch is None or s.scope.project is not None
+            or s.scope.collection is not None or s.action.launch.queue_entity is not None,
+            field_path=".action.launch.queueEntity",
+        ),
+    )
+
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        None, description="W&B automation name (at most 255 characters), shown in payloads as "
+        "${automation_name}. Defaults to metadata.name.")
+    description: Annotated[str, StringConstraints(max_length=4096)] | None = Field(
+        None, description="Free text.")
+    enabled: bool = Field(True, description="Only enabled automations fire (W&B `enabled`).")
+    scope: Scope = Field(description="Where to listen: project, registry, collection or entity.")
+    event: Event = Field(description="What to fire on.")
+    run_filter: RunFilter | None = Field(None, description="Run filters for run events.")
+    action: Action = Field(description="What to do.")
+    rate_limit: RateLimit | None = Field(
+        None, description="Optional cap on executions; on top of W&B's once-per-run-per-24h rule for run "
+        "events.")
+
+
+class LastExecution(Model):
+    """The newest execution of this automation."""
+
+    name: str = Field(description="AutomationExecution name.")
+    time: datetime.datetime = Field(description="When it was created.")
+    status: str = Field(description="Pending, Finished, Failed or Skipped.")
+    response_code: int | None = Field(None, description="HTTP status code of the last attempt.")
+    error: str | None = Field(None, description="Error text (cut).", max_length=1024)
+
+
+class AutomationStatus(Model):
+    """What `kubectl get automations` shows."""
+
+    conditions: list[Condition] = Field(default_factory=list, description="Ready / Reconciling / Stalled.")
+    observed_generation: int | None = Field(None, description="Last generation reconciled.")
+    event_type: str | None = Field(None, description="W&B event type, e.g. ADD_ARTIFACT_ALIAS.")
+    action_type: str | None = Field(None, description="W&B action type, e.g. GENERIC_WEBHOOK.")
+    target: str | None = Field(None, description="Action target: webhook, channel, queue or job name.")
+    last_execution: LastExecution | None = Field(None, description="The newest execution.")

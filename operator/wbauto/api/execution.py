@@ -1,0 +1,83 @@
+"""``AutomationExecution``: one execution — the durable outbox entry and the history row.
+
+Created ``Pending`` before the action runs; the delivery workers move it to ``Finished``, ``Failed``
+or ``Skipped``. It snapshots what to do (action and endpoint) so deleting the Automation or the Webhook
+does not cancel it (W&B: "actions in progress are not affected"). Secret values are never stored:
+they are resolved when the request is sent.
+"""
+
+from __future__ import annotations
+
+import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from wbauto.api.event import Event
+from wbauto.api.schema import Model
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    FINISHED = "Finished"
+    FAILED = "Failed"
+    SKIPPED = "Skipped"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not Phase.PENDING
+
+
+class AutomationRef(Model):
+    name: str = Field(description="Automation name (same namespace).")
+    uid: str = Field("", description="Automation uid at creation.")
+    generation: int = Field(0, description="Automation generation at creation.")
+    display_name: str = Field("", description="W&B automation name (${automation_name}).")
+
+
+class ExecutionAction(Model):
+    """A snapshot of the action to run, taken when the execution was created."""
+
+    type: str = Field(description="webhook, slack, launch, kubernetesJob or noOp.")
+    target: str = Field("", description="Human-readable target: URL host, channel, queue or Job name.")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="The action spec (and, for webhooks, the Webhook spec).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+
+
+class AutomationExecutionSpec(Model):
+    """What happened and what to do. Written once, at creation."""
+
+    automation: AutomationRef = Field(description="The Automation that matched.")
+    event: Event = Field(description="The triggering event.")
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="Payload variables computed for this automation and event.")
+    action: ExecutionAction = Field(description="Snapshot of the action.")
+    delivery_id: str = Field(description="Sent as X-Wbauto-Delivery; the same on every retry.")
+    skip_reason: str | None = Field(None, description="Set when the execution was created Skipped "
+                                                      "(rate limit, disabled).")
+
+
+class RequestRecord(Model):
+    """What was sent (secrets replaced by ***)."""
+
+    method: str = Field("POST", description="HTTP method.")
+    url: str = Field("", description="Target URL (query string removed).")
+    body: str = Field("", description="Body as sent, secrets replaced by ***; cut at 16 KiB.",
+                      max_length=16500)
+
+
+class AutomationExecutionStatus(Model):
+    phase: Phase = Field(Phase.PENDING, description="Pending, Finished, Failed or Skipped.")
+    attempts: int = Field(0, ge=0, description="Attempts made so far.")
+    response_code: int | None = Field(None, description="HTTP status of the last attempt.")
+    error: str | None = Field(None, description="Error of the last attempt (cut at 1 KiB).", max_length=1100)
+    result: str | None = Field(None, description="Action result: run queue item id, Job name, Slack ts.")
+    request: RequestRecord | None = Field(None, description="The request last sent.")
+    response_body: str | None = Field(None, description="Response body of the last attempt (cut at 1 KiB).",
+                                      max_length=1100)
+    next_attempt_time: datetime.datetime | None = Field(None, description="When the next retry is due.")
+    last_attempt_time: datetime.datetime | None = Field(None, description="When the last attempt started.")
+    completion_time: datetime.datetime | None = Field(None, description="When it became terminal.")
+    duration_ms: int | None = Field(None, description="Event-to-completion latency in milliseconds.")

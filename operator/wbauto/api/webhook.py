@@ -1,0 +1,103 @@
+"""``Webhook``: an HTTP endpoint (W&B's "team webhook"), with an optional signing secret and token.
+
+Requests are ``POST`` with ``Content-Type: application/json``. When ``secretRef`` is set the body is
+signed: ``X-Wandb-Signature: base64(HMAC-SHA256(secret, body))``. When ``accessTokenRef`` is set the
+request carries ``Authorization: Bearer <token>``. wbauto adds ``X-Wbauto-Delivery`` (stable across
+retries, for receivers to deduplicate) and ``X-Wbauto-Timestamp``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from wbauto.api.conditions import Condition
+from wbauto.api.schema import Duration, HttpUrl, Model, ObjectName, Rule, Rules, parse_duration
+
+RESERVED_HEADERS = ("authorization", "content-type", "content-length", "host", "x-wandb-signature",
+                    "x-wbauto-delivery", "x-wbauto-timestamp")
+
+Headers = Annotated[
+    dict[
+        Annotated[str, StringConstraints(max_length=256)],
+        Annotated[str, StringConstraints(max_length=4096)],
+    ],
+    Rules(
+        Rule(
+            cel="self.all(k, k.matches('^[A-Za-z0-9!#$%&*+.^_`|~-]+$'))",
+            message="header names must be HTTP tokens (letters, digits and !#$%&*+.^_`|~-)",
+            check=lambda h: all(re.fullmatch(r"[A-Za-z0-9!#$%&*+.^_`|~-]+", k) for k in h),
+        ),
+        Rule(
+            cel="self.all(k, !(k.lowerAscii() in " + str(list(RESERVED_HEADERS)).replace('"', "'") + "))",
+            message="headers must not set Authorization, Content-Type, Content-Length, Host, "
+            "X-Wandb-Signature or X-Wbauto-*: use accessTokenRef / secretRef for credentials",
+            check=lambda h: not any(k.lower() in RESERVED_HEADERS for k in h),
+        ),
+    ),
+]
+
+
+class SecretRef(Model):
+    """A SecretReference in the same namespace."""
+
+    name: ObjectName = Field(description="Name of the SecretReference (same namespace).")
+
+
+class RetryPolicy(Model):
+    """Retries for connection errors, timeouts, HTTP 5xx and 429 (honouring Retry-After)."""
+
+    __rules__ = (
+        Rule(
+            cel="!has(self.backoff) || !has(self.maxBackoff) || "
+            "duration(self.backoff) <= duration(self.maxBackoff)",
+            message="backoff must not be longer than maxBackoff",
+            check=lambda r: _seconds(r.backoff) <= _seconds(r.max_backoff),
+        ),
+    )
+
+    max_attempts: int = Field(8, ge=1, le=100, description="Attempts in total, the first one included.")
+    backoff: Duration = Field("2s", description="Delay before the first retry; doubles each time (with jitter).")
+    max_backoff: Duration = Field("5m", description="Upper bound for the delay between attempts.")
+
+
+def _seconds(text: str) -> float:
+    return parse_duration(text).total_seconds()
+
+
+class WebhookSpec(Model):
+    """An HTTP endpoint that Automations post to."""
+
+    url: HttpUrl = Field(
+        description="Endpoint URL (http or https, no credentials). W&B refuses IP literals and localhost; "
+        "so does wbauto's egress guard unless the operator allows private targets.")
+    secret_ref: SecretRef | None = Field(
+        None, description="SecretReference whose value signs each body: X-Wandb-Signature = "
+        "base64(HMAC-SHA256(secret, body)).")
+    access_token_ref: SecretRef | None = Field(
+        None, description="SecretReference whose value is sent as `Authorization: Bearer <token>`.")
+    headers: Headers = Field(default_factory=dict, description="Extra static request headers.")
+    timeout: Duration = Field("15s", description="Timeout of one attempt (connect + response).")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retry policy.")
+    success_codes: Annotated[
+        list[Annotated[int, Field(ge=100, le=599)]], Field(max_length=64)
+    ] = Field(default_factory=list, description="Status codes that count as delivered. Empty: any 2xx.")
+    ca_bundle: Annotated[str, StringConstraints(max_length=65536)] | None = Field(
+        None, description="PEM CA bundle to verify the endpoint's certificate (private CAs).")
+
+
+class WebhookTestResult(Model):
+    """The last `wbauto test-webhook` (the W&B "Test" button) against this Webhook."""
+
+    time: datetime.datetime = Field(description="When the test ran.")
+    response_code: int | None = Field(None, description="HTTP status code, if a response came back.")
+    error: str | None = Field(None, description="Error text (cut), if the test failed.", max_length=1024)
+
+
+class WebhookStatus(Model):
+    conditions: list[Condition] = Field(default_factory=list, description="Ready / Reconciling / Stalled.")
+    observed_generation: int | None = Field(None, description="Last generation reconciled.")
+    last_test: WebhookTestResult | None = Field(None, description="Result of the last test send.")

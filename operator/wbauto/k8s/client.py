@@ -1,0 +1,234 @@
+"""The one boundary to the Kubernetes API (outside Kopf's own watching): a small async REST client.
+
+httpx errors and API ``Status`` bodies are translated into :class:`wbauto.errors.KubeError`
+subclasses at this edge; nothing above this module sees httpx exceptions from Kubernetes calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from wbauto.api.kinds import GROUP, VERSION
+from wbauto.errors import KubeError, cut
+from wbauto.k8s.config import ClusterConfig
+
+
+class NotFound(KubeError):
+    """Raised on 404: the object (or its namespace) does not exist."""
+
+
+class Conflict(KubeError):
+    """Raised on 409: AlreadyExists on create, or a resourceVersion conflict on update."""
+
+
+class Forbidden(KubeError):
+    """Raised on 403: RBAC does not allow the call."""
+
+
+class Invalid(KubeError):
+    """Raised on 422: the object failed validation (schema, CEL)."""
+
+
+class Gone(KubeError):
+    """Raised on 410: a watch's resourceVersion is too old; list again."""
+
+
+_BY_STATUS: dict[int, type[KubeError]] = {404: NotFound, 409: Conflict, 403: Forbidden, 422: Invalid,
+                                          410: Gone}
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+@dataclass(frozen=True)
+class Res:
+    """A resource type: API group/version and plural; ``group=""`` is the core API."""
+
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace)}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name)}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+
+SECRET_REFERENCES = Res(GROUP, VERSION, "secretreferences")
+WEBHOOKS = Res(GROUP, VERSION, "webhooks")
+AUTOMATIONS = Res(GROUP, VERSION, "automations")
+EXECUTIONS = Res(GROUP, VERSION, "automationexecutions")
+SECRETS = Res("", "v1", "secrets")
+CONFIGMAPS = Res("", "v1", "configmaps")
+EVENTS = Res("events.k8s.io", "v1", "events")
+JOBS = Res("batch", "v1", "jobs")
+LEASES = Res("coordination.k8s.io", "v1", "leases")
+NAMESPACES = Res("", "v1", "namespaces", namespaced=False)
+
+
+class Client:
+    """Async Kubernetes REST client. Create once per process; ``aclose()`` at shutdown."""
+
+    def __init__(self, config: ClusterConfig, *, timeout: float = 30.0) -> None:
+        self.config = config
+        self._http = httpx.AsyncClient(
+            base_url=config.server,
+            verify=config.ssl_context(),
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            headers={"User-Agent": "wbauto", "Accept": "application/json"},
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        token = self.config.bearer_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+    ) -> Any:
+        headers = self._headers({"Content-Type": content_type} if body is not None else None)
+        try:
+            response = await self._http.request(
+                method, path, content=None if body is None else json.dumps(body),
+                params=params, headers=headers,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise KubeError(f"{method} {path}: {type(exc).__name__}: {exc}", status=0) from exc
+        if response.status_code >= 400:
+            raise _error(method, path, response)
+        if not response.content:
+            return {}
+        return response.json()
+
+    # --- verbs ------------------------------------------------------------------------------------
+
+    async def get(self, res: Res, namespace: str | None, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", res.path(namespace, name))
+        return result
+
+    async def list(
+        self,
+        res: Res,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """All items, following ``continue`` tokens."""
+        items: list[dict[str, Any]] = []
+        params: dict[str, str] = {"limit": str(limit)}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        while True:
+            page = await self.request("GET", res.path(namespace), params=params)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            params["continue"] = token
+
+    async def create(self, res: Res, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("POST", res.path(namespace), body=body)
+        return result
+
+    async def replace(self, res: Res, namespace: str | None, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("PUT", res.path(namespace, name), body=body)
+        return result
+
+    async def patch(
+        self,
+        res: Res,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        *,
+        status: bool = False,
+        content_type: str = MERGE_PATCH,
+    ) -> dict[str, Any]:
+        path = res.path(namespace, name, "status" if status else None)
+        result: dict[str, Any] = await self.request("PATCH", path, body=patch, content_type=content_type)
+        return result
+
+    async def delete(self, res: Res, namespace: str | None, name: str, *, missing_ok: bool = True) -> None:
+        try:
+            await self.request("DELETE", res.path(namespace, name),
+                               body={"kind": "DeleteOptions", "apiVersion": "v1",
+                                     "propagationPolicy": "Background"})
+        except NotFound:
+            if not missing_ok:
+                raise
+
+    async def watch(
+        self, res: Res, namespace: str | None = None, *, resource_version: str | None = None,
+        timeout_seconds: int = 300, label_selector: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield watch events (``{"type": ..., "object": ...}``) until the server closes the stream."""
+        params = {"watch": "true", "timeoutSeconds": str(timeout_seconds), "allowWatchBookmarks": "true"}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if label_selector:
+            params["labelSelector"] = label_selector
+        try:
+            async with self._http.stream(
+                "GET", res.path(namespace), params=params, headers=self._headers(),
+                timeout=httpx.Timeout(timeout_seconds + 30, connect=10.0),
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _error("WATCH", res.path(namespace), response)
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        event = json.loads(line)
+                        if event.get("type") == "ERROR":
+                            obj = event.get("object") or {}
+                            code = int(obj.get("code") or 500)
+                            raise _BY_STATUS.get(code, KubeError)(
+                                f"WATCH {res.path(namespace)}: {obj.get('message', '')}",
+                                status=code, reason=str(obj.get("reason", "")))
+                        yield event
+        except httpx.HTTPError as exc:
+            raise KubeError(f"WATCH {res.path(namespace)}: {type(exc).__name__}: {exc}", status=0) from exc
+
+
+def _error(method: str, path: str, response: httpx.Response) -> KubeError:
+    reason = ""
+    message = response.text
+    try:
+        status = response.json()
+        reason = str(status.get("reason") or "")
+        message = str(status.get("message") or message)
+    except ValueError:
+        pass
+    cls = _BY_STATUS.get(response.status_code, KubeError)
+    return cls(f"{method} {path}: {response.status_code} {cut(message, 512)}",
+               status=response.status_code, reason=reason)

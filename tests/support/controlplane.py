@@ -220,7 +220,7 @@ class ControlPlane:
 
 def _http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:
             return bool(resp.status == 200)
     except OSError:
         return False

@@ -184,8 +184,9 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         *,
         verify: ssl.SSLContext | bool = True,
         resolve: Resolve = system_resolve,
-        limits: httpx.Limits = httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        limits: httpx.Limits | None = None,
     ) -> None:
+        limits = limits or httpx.Limits(max_connections=200, max_keepalive_connections=50)
         super().__init__(verify=verify, trust_env=False, limits=limits)
         ssl_context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(
             verify=verify, trust_env=False)

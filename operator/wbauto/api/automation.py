@@ -12,16 +12,16 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from wbauto.api.conditions import Condition
 from wbauto.api.schema import (
     Duration,
+    Lenient,
     Model,
     ObjectName,
     Rule,
     exactly_one,
-    lenient_enum,
 )
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^/\s:]+$")]
@@ -100,17 +100,12 @@ class Severity(StrEnum):
     ERROR = "ERROR"
 
 
-class SignatureEncoding(StrEnum):
-    BASE64 = "base64"
-    HEX = "hex"
-
-
-AggOp = lenient_enum(Agg, {"AVG": "AVERAGE", "MEAN": "AVERAGE"})
-CmpOp = lenient_enum(Cmp, {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"})
-ChangeTypeOp = lenient_enum(ChangeType, {"ABS": "ABSOLUTE", "REL": "RELATIVE"})
-DirectionOp = lenient_enum(Direction, {"INC": "INCREASE", "DEC": "DECREASE"})
-RunStateOp = lenient_enum(RunState, {"CRASHED": "FAILED"})
-SeverityOp = lenient_enum(Severity, {"WARNING": "WARN"})
+AggOp = Annotated[Agg, Lenient(Agg, {"AVG": "AVERAGE", "MEAN": "AVERAGE"})]
+CmpOp = Annotated[Cmp, Lenient(Cmp, {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"})]
+ChangeTypeOp = Annotated[ChangeType, Lenient(ChangeType, {"ABS": "ABSOLUTE", "REL": "RELATIVE"})]
+DirectionOp = Annotated[Direction, Lenient(Direction, {"INC": "INCREASE", "DEC": "DECREASE"})]
+RunStateOp = Annotated[RunState, Lenient(RunState, {"CRASHED": "FAILED"})]
+SeverityOp = Annotated[Severity, Lenient(Severity, {"WARNING": "WARN"})]
 
 
 # --- scopes -----------------------------------------------------------------------------------------
@@ -439,9 +434,31 @@ class LaunchAction(Model):
 
 
 class JobTemplateMetadata(Model):
+    """Labels and annotations added to the created Job."""
+
     labels: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(
         default_factory=dict, description="Labels added to the Job.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Annotations added to the Job.")
+
+
+class PodTemplate(Model):
+    """A pod template: metadata and a PodSpec (validated by the apiserver when the Job is created)."""
+
+    metadata: dict[str, Any] | None = Field(
+        None, description="Pod labels and annotations.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    spec: dict[str, Any] = Field(
+        description="A PodSpec (containers, volumes, restartPolicy, ...).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+
+
+class JobSpec(Model):
+    """A batch/v1 JobSpec. `template` is required; other JobSpec fields (backoffLimit,
+    ttlSecondsAfterFinished, activeDeadlineSeconds, ...) are passed through as written."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+
+    template: PodTemplate = Field(description="The pod template of the Job.")
 
 
 class KubernetesJobAction(Model):
@@ -450,20 +467,9 @@ class KubernetesJobAction(Model):
     The Job name is derived from the execution, so a retry never creates a second Job."""
 
     metadata: JobTemplateMetadata = Field(default_factory=JobTemplateMetadata, description="Job metadata.")
-    spec: dict[str, Any] = Field(
-        description="A batch/v1 JobSpec (template, backoffLimit, ttlSecondsAfterFinished, ...).",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
-    )
+    spec: JobSpec = Field(description="A batch/v1 JobSpec (template, backoffLimit, ttlSecondsAfterFinished, ...).")
     service_account_name: ObjectName | None = Field(
         None, description="ServiceAccount the Job's pods run as (overrides spec.template.spec).")
-
-    @field_validator("spec", mode="after")
-    @classmethod
-    def _has_pod_template(cls, spec: dict[str, Any]) -> dict[str, Any]:
-        template = spec.get("template")
-        if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
-            raise ValueError("must contain template.spec (a pod template with containers)")
-        return spec
 
 
 class NoOpAction(Model):

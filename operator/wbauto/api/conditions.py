@@ -72,7 +72,7 @@ def set_condition(
     transition = now.isoformat().replace("+00:00", "Z")
     if previous is not None and previous.get("status") == status_text:
         transition = previous.get("lastTransitionTime") or transition
-    new = {
+    new: dict[str, Any] = {
         "type": type_,
         "status": status_text,
         "reason": reason,

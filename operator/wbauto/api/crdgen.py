@@ -20,7 +20,7 @@ _FIRST = ("description", "type", "format")
 
 def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in schema:
-        target = copy.deepcopy(defs[schema["$ref"].split("/")[-1]])
+        target: dict[str, Any] = copy.deepcopy(defs[schema["$ref"].split("/")[-1]])
         extra = {k: v for k, v in schema.items() if k != "$ref"}
         target.update(extra)  # a field's own description wins over the model docstring
         return target
@@ -35,7 +35,8 @@ def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         rest = {k: v for k, v in schema.items() if k != "anyOf"}
         if len(options) == 1:
             merged = _resolve(options[0], defs)
-            merged = {**merged, **{k: v for k, v in rest.items() if k in ("description", "default")}}
+            merged = {**merged, **{k: v for k, v in rest.items()
+                                   if k in ("description", "default") or k.startswith("x-kubernetes-")}}
             return structural(merged, defs)
         types = {_resolve(o, defs).get("type") for o in options}
         if types <= {"number", "integer"}:

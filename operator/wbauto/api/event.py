@@ -60,6 +60,8 @@ class ArtifactInfo(Model):
 
 
 class RunInfo(Model):
+    """The run a run event is about."""
+
     id: str = Field(description="Run id (W&B `name`).")
     display_name: str = Field("", description="Run display name.")
     state: str = Field("", description="Run state (RUNNING, FINISHED, FAILED, CRASHED, KILLED).")

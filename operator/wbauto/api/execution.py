@@ -30,6 +30,8 @@ class Phase(StrEnum):
 
 
 class AutomationRef(Model):
+    """The Automation that created the execution, as it was then."""
+
     name: str = Field(description="Automation name (same namespace).")
     uid: str = Field("", description="Automation uid at creation.")
     generation: int = Field(0, description="Automation generation at creation.")
@@ -69,6 +71,8 @@ class RequestRecord(Model):
 
 
 class AutomationExecutionStatus(Model):
+    """Delivery state: phase, attempts, the last response."""
+
     phase: Phase = Field(Phase.PENDING, description="Pending, Finished, Failed or Skipped.")
     attempts: int = Field(0, ge=0, description="Attempts made so far.")
     response_code: int | None = Field(None, description="HTTP status of the last attempt.")

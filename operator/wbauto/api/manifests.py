@@ -132,7 +132,7 @@ def problems_from(error: ValidationError, prefix: str) -> list[Problem]:
 
 
 def _kind_of(value: Any) -> str:
-    if isinstance(value, dict) or isinstance(value, Model):
+    if isinstance(value, (dict, Model)):
         return "object"
     if isinstance(value, list):
         return "array"

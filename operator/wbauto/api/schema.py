@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     StringConstraints,
-    WithJsonSchema,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -144,26 +142,25 @@ def to_snake(name: str) -> str:
 # --- lenient enums (W&B's LenientStrEnum: aliases map to the canonical value) -----------------------
 
 
-def lenient_enum(enum: type[StrEnum], aliases: Mapping[str, str] | None = None) -> Any:
-    """``Annotated`` type accepting an enum's values plus W&B's aliases (mapped to the canonical value).
+class Lenient:
+    """``Annotated`` marker: accept an enum's values plus W&B's aliases (mapped to the canonical value).
 
     The CRD lists every accepted spelling, so the apiserver and ``wbauto validate`` accept the same set.
     """
-    aliases = dict(aliases or {})
-    accepted = [m.value for m in enum] + [a for a in aliases if a not in {m.value for m in enum}]
 
-    def normalize(value: Any) -> Any:
-        if isinstance(value, str) and value in aliases:
-            return aliases[value]
-        return value
+    def __init__(self, enum: type[StrEnum], aliases: Mapping[str, str] | None = None) -> None:
+        self.aliases = dict(aliases or {})
+        canonical = [m.value for m in enum]
+        self.accepted = canonical + [a for a in self.aliases if a not in canonical]
 
-    return Annotated[
-        enum, BeforeValidator(normalize), WithJsonSchema({"type": "string", "enum": accepted})
-    ]
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        def normalize(value: Any) -> Any:
+            return self.aliases.get(value, value) if isinstance(value, str) else value
 
+        return core_schema.no_info_before_validator_function(normalize, handler(source))
 
-def accepted_values(enum: type[StrEnum], aliases: Iterable[str] = ()) -> list[str]:
-    return [m.value for m in enum] + list(aliases)
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {"type": "string", "enum": self.accepted}
 
 
 # --- durations (Go / Flux style: 30s, 5m, 1h30m, 250ms) -------------------------------------------
@@ -196,31 +193,38 @@ def format_duration(delta: datetime.timedelta) -> str:
 # --- URLs ------------------------------------------------------------------------------------------
 
 _URL_SHAPE = r"^https?://[^/?#@\s]+([/?#]\S*)?$"
+_CREDENTIALS = r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@"
 
-HttpUrl = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=2048),
-    Rules(
-        Rule(
-            cel="self.matches('^https?://')",
-            message="must start with http:// or https://",
-            check=lambda v: re.match(r"^https?://", v) is not None,
-        ),
-        Rule(
-            cel=r"!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",
-            message="must not carry credentials (user:password@host): secrets belong in a "
-            "SecretReference, not in git",
-            check=lambda v: re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@", v) is None,
-        ),
-        Rule(
-            cel=r"self.matches('^https?://[^/?#@\\s]+([/?#]\\S*)?$')",
-            message="must be a URL with a host and no spaces, e.g. https://hooks.example.com/path",
-            check=lambda v: re.match(_URL_SHAPE, v) is not None,
-        ),
-    ),
-]
-"""An http(s) URL without credentials. IP literals and localhost are allowed by the schema: the runtime
-egress guard decides (W&B refuses them; the operator's private-targets setting may allow them)."""
+HttpUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+"""An http(s) URL without credentials; checked by :func:`url_rules` on the model holding it (so the
+apiserver's error shows ``"object"``, never the URL). IP literals and localhost pass the schema: the
+runtime egress guard decides (W&B refuses them; the operator's private-targets setting may allow them)."""
+
+
+def url_rules(field: str) -> tuple[Rule, ...]:
+    """Rules for the (optional) URL field ``field`` (camelCase) of a model."""
+    attr = to_snake(field)
+
+    def holds(pattern: str, expected: bool) -> Callable[[Any], bool]:
+        def check(model: Any) -> bool:
+            value = getattr(model, attr)
+            return value is None or (re.match(pattern, value) is not None) == expected
+
+        return check
+
+    guard = f"!has(self.{field}) || "
+    return (
+        Rule(cel=guard + f"self.{field}.matches('^https?://')",
+             message="must start with http:// or https://",
+             check=holds(r"^https?://", True), field_path=f".{field}"),
+        Rule(cel=guard + f"!self.{field}.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",
+             message="must not carry credentials (user:password@host): secrets belong in a SecretReference, "
+             "not in git",
+             check=holds(_CREDENTIALS, False), field_path=f".{field}"),
+        Rule(cel=guard + f"self.{field}.matches('^https?://[^/?#@\\\\s]+([/?#]\\\\S*)?$')",
+             message="must be a URL with a host and no spaces, e.g. https://hooks.example.com/path",
+             check=holds(_URL_SHAPE, True), field_path=f".{field}"),
+    )
 
 
 # --- names -------------------------------------------------------------------------------------------

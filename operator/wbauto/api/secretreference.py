@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from wbauto.api.conditions import Condition
-from wbauto.api.schema import Duration, HttpUrl, Model, ObjectName, at_most_one, exactly_one
+from wbauto.api.schema import Duration, HttpUrl, Model, ObjectName, at_most_one, exactly_one, url_rules
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
@@ -48,7 +48,7 @@ class AwsStaticCredentials(Model):
 class AwsSource(Model):
     """AWS Secrets Manager, through boto3's default credential chain (IRSA, EKS Pod Identity, ...)."""
 
-    __rules__ = (at_most_one("versionStage", "versionId", what="AWS secret version"),)
+    __rules__ = (at_most_one("versionStage", "versionId", what="AWS secret version"), *url_rules("endpoint"))
 
     secret_id: Text = Field(description="Secret name or full ARN.")
     region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", max_length=32)] | None = (
@@ -85,6 +85,8 @@ class GcpSource(Model):
 
 class AzureSource(Model):
     """Azure Key Vault, through azure-identity (AKS Workload Identity)."""
+
+    __rules__ = url_rules("vaultUrl")
 
     vault_url: HttpUrl = Field(description="Vault URL, e.g. https://my-vault.vault.azure.net.")
     name: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,127}$")] = Field(
@@ -130,6 +132,8 @@ class VaultAuth(Model):
 
 class VaultSource(Model):
     """HashiCorp Vault / OpenBao, KV version 2."""
+
+    __rules__ = url_rules("address")
 
     address: HttpUrl = Field(description="Vault address, e.g. https://vault.vault.svc:8200.")
     mount: Text = Field("secret", description="Mount path of the KV v2 engine.")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime
 import re
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
 from wbauto.api.conditions import Condition
-from wbauto.api.schema import Duration, HttpUrl, Model, ObjectName, Rule, Rules, parse_duration
+from wbauto.api.schema import Duration, HttpUrl, Model, ObjectName, Rule, Rules, parse_duration, url_rules
 
 RESERVED_HEADERS = ("authorization", "content-type", "content-length", "host", "x-wandb-signature",
                     "x-wbauto-delivery", "x-wbauto-timestamp")
@@ -39,6 +40,14 @@ Headers = Annotated[
         ),
     ),
 ]
+
+
+class SignatureEncoding(StrEnum):
+    """How the HMAC digest is written in X-Wandb-Signature. W&B's English docs verify base64
+    (``openssl dgst -sha256 -hmac KEY -binary | base64``); a later translation shows hex."""
+
+    BASE64 = "base64"
+    HEX = "hex"
 
 
 class SecretRef(Model):
@@ -71,6 +80,8 @@ def _seconds(text: str) -> float:
 class WebhookSpec(Model):
     """An HTTP endpoint that Automations post to."""
 
+    __rules__ = url_rules("url")
+
     url: HttpUrl = Field(
         description="Endpoint URL (http or https, no credentials). W&B refuses IP literals and localhost; "
         "so does wbauto's egress guard unless the operator allows private targets.")
@@ -79,6 +90,12 @@ class WebhookSpec(Model):
         "base64(HMAC-SHA256(secret, body)).")
     access_token_ref: SecretRef | None = Field(
         None, description="SecretReference whose value is sent as `Authorization: Bearer <token>`.")
+    signature_encoding: SignatureEncoding = Field(
+        SignatureEncoding.BASE64, description="Encoding of X-Wandb-Signature: base64 (W&B docs) or hex.")
+    payload_secret_refs: Annotated[list[SecretRef], Field(max_length=16)] = Field(
+        default_factory=list, description="SecretReferences whose values payload templates may use as "
+        "${NAME} (the name upper-cased, - as _). A wbauto extension: W&B only signs with the secret. "
+        "secretRef and accessTokenRef are always available as ${SECRET} and ${ACCESS_TOKEN}.")
     headers: Headers = Field(default_factory=dict, description="Extra static request headers.")
     timeout: Duration = Field("15s", description="Timeout of one attempt (connect + response).")
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retry policy.")
@@ -98,6 +115,8 @@ class WebhookTestResult(Model):
 
 
 class WebhookStatus(Model):
+    """Observed state of the Webhook."""
+
     conditions: list[Condition] = Field(default_factory=list, description="Ready / Reconciling / Stalled.")
     observed_generation: int | None = Field(None, description="Last generation reconciled.")
     last_test: WebhookTestResult | None = Field(None, description="Result of the last test send.")

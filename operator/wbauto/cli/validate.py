@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from wbauto.api import manifests
+from wbauto.api import kinds, manifests
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     for p in missing:
         print(f"error: {p}: no such file or directory", file=sys.stderr)
-    print(f"{valid} valid, {invalid} invalid, {skipped} skipped (not {manifests.GROUP})", file=sys.stderr)
+    print(f"{valid} valid, {invalid} invalid, {skipped} skipped (not {kinds.GROUP})", file=sys.stderr)
     if missing:
         return 2
     return 1 if invalid else 0

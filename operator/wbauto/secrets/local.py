@@ -38,7 +38,7 @@ class FileBackend:
             raise _refuse(request, "file")
         source: FileSource = request.source
         try:
-            text = Path(source.path).read_text(encoding="utf-8").rstrip("\n")
+            text = (await self._context.in_thread(Path(source.path).read_text, "utf-8")).rstrip("\n")
         except FileNotFoundError:
             raise base.not_found(request, f"file {source.path}") from None
         except PermissionError:

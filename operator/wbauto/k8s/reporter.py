@@ -1,0 +1,89 @@
+"""Report statuses and Kubernetes Events for the in-cluster runtime."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import socket
+import time
+from typing import Any
+
+from wbauto.api import kinds
+from wbauto.errors import KubeError, cut
+from wbauto.k8s import client as kube
+from wbauto.redact import scrub
+from wbauto.runtime.world import Key
+
+log = logging.getLogger("wbauto.k8s")
+
+CONTROLLER = f"{kinds.GROUP}/wbauto"
+RES_BY_KIND = {
+    kinds.SECRET_REFERENCE.kind: kube.SECRET_REFERENCES,
+    kinds.WEBHOOK.kind: kube.WEBHOOKS,
+    kinds.AUTOMATION.kind: kube.AUTOMATIONS,
+    kinds.AUTOMATION_EXECUTION.kind: kube.EXECUTIONS,
+}
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """An RFC 7386 patch turning ``old`` into ``new`` at the top level (removed keys become null)."""
+    patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
+    patch.update({k: None for k in old if k not in new})
+    return patch
+
+
+def micro_time(now: datetime.datetime | None = None) -> str:
+    now = now or datetime.datetime.now(datetime.UTC)
+    return now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class EventPoster:
+    def __init__(self, client: kube.Client, instance: str | None = None) -> None:
+        self._client = client
+        self._instance = instance or socket.gethostname()
+
+    async def post(self, body: dict[str, Any], warning: bool, reason: str, message: str,
+                   action: str = "Reconcile") -> None:
+        meta = body.get("metadata") or {}
+        namespace = meta.get("namespace") or "default"
+        event = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": f"{str(meta.get('name', 'wbauto'))[:200]}.{time.time_ns():x}", "namespace": namespace},
+            "eventTime": micro_time(),
+            "reportingController": CONTROLLER,
+            "reportingInstance": self._instance[:128],
+            "action": action,
+            "reason": reason,
+            "note": cut(scrub(message), 1000),
+            "type": "Warning" if warning else "Normal",
+            "regarding": {
+                "apiVersion": body.get("apiVersion", kinds.API_VERSION),
+                "kind": body.get("kind"),
+                "name": meta.get("name"),
+                "namespace": namespace,
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+        }
+        try:
+            await self._client.create(kube.EVENTS, namespace, event)
+        except KubeError as exc:  # events are best effort
+            log.warning("could not post event %s for %s/%s: %s", reason, namespace, meta.get("name"), exc)
+
+
+class KubeReporter:
+    def __init__(self, client: kube.Client, events: EventPoster) -> None:
+        self._client = client
+        self._events = events
+
+    async def status(self, key: Key, body: dict[str, Any], status: dict[str, Any]) -> None:
+        kind, namespace, name = key
+        patch = {"status": merge_patch(body.get("status") or {}, status)}
+        try:
+            await self._client.patch(RES_BY_KIND[kind], namespace, name, patch, status=True)
+        except kube.NotFound:
+            log.debug("%s %s/%s is gone; status not written", kind, namespace, name)
+
+    async def event(self, key: Key, body: dict[str, Any], warning: bool, reason: str, message: str) -> None:
+        await self._events.post(body, warning, reason, message)

@@ -1,0 +1,206 @@
+"""The status loop shared by both runtimes: a keyed work queue with delays, and the apply/report step.
+
+Keys are enqueued when their object changes, when something they depend on changes readiness, and
+again later: transient failures back off (2 s doubling to 60 s), Ready SecretReferences are re-read
+every ``refreshInterval`` (rotation, deletion), Stalled objects wait for a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import heapq
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from wbauto.actions import egress
+from wbauto.api import kinds
+from wbauto.api.schema import parse_duration
+from wbauto.api.secretreference import SecretReferenceSpec
+from wbauto.runtime import readiness
+from wbauto.runtime.world import Key, World
+from wbauto.secrets.resolver import Resolver
+
+log = logging.getLogger("wbauto.reconciler")
+
+MIN_RETRY = 2.0
+MAX_RETRY = 60.0
+
+
+class Reporter(Protocol):
+    """Where statuses and events go: the Kubernetes API, or the standalone store and the log."""
+
+    async def status(self, key: Key, body: dict[str, Any], status: dict[str, Any]) -> None: ...
+
+    async def event(self, key: Key, body: dict[str, Any], warning: bool, reason: str, message: str) -> None: ...
+
+
+class DelayQueue:
+    """Keys due at a time; a key is held at most once (the earliest due time wins)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._heap: list[tuple[float, int, Key]] = []
+        self._due: dict[Key, float] = {}
+        self._seq = 0
+        self._wake = asyncio.Event()
+
+    def add(self, key: Key, delay: float = 0.0) -> None:
+        due = self._clock() + delay
+        if key in self._due and self._due[key] <= due:
+            return
+        self._due[key] = due
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, key))
+        self._wake.set()
+
+    def discard(self, key: Key) -> None:
+        self._due.pop(key, None)
+
+    async def get(self) -> Key:
+        while True:
+            while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
+                heapq.heappop(self._heap)  # stale entry: re-added earlier, or discarded
+            if self._heap:
+                due, _, key = self._heap[0]
+                wait = due - self._clock()
+                if wait <= 0:
+                    heapq.heappop(self._heap)
+                    del self._due[key]
+                    return key
+            else:
+                wait = None
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        world: World,
+        resolver: Resolver,
+        policy: egress.Policy,
+        reporter: Reporter,
+        *,
+        workers: int = 4,
+        now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ) -> None:
+        self.world = world
+        self.resolver = resolver
+        self.policy = policy
+        self.reporter = reporter
+        self.queue = DelayQueue()
+        self._workers = workers
+        self._now = now
+        self._retry: dict[Key, float] = {}
+        self._busy: set[Key] = set()
+        self.on_change: list[Callable[[Key], None]] = []  # hooks: e.g. the engine re-plans pollers
+
+    # --- inputs ------------------------------------------------------------------------------------
+
+    def observe(self, body: dict[str, Any]) -> Key:
+        """An object was added or changed (spec or status)."""
+        key = self.world.upsert(body)
+        self.queue.add(key)
+        for hook in self.on_change:
+            hook(key)
+        return key
+
+    def forget(self, key: Key) -> None:
+        """An object was deleted."""
+        dependents = self.world.dependents(key)
+        self.world.remove(key)
+        self.queue.discard(key)
+        self._retry.pop(key, None)
+        if key[0] == kinds.SECRET_REFERENCE.kind:
+            self.resolver.forget(key[1], key[2])
+        for dep in dependents:
+            self.queue.add(dep)
+        for hook in self.on_change:
+            hook(key)
+
+    # --- loop --------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._worker() for _ in range(self._workers)))
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            if key in self._busy:
+                self.queue.add(key, 0.2)
+                continue
+            self._busy.add(key)
+            try:
+                await self.reconcile(key)
+            except Exception:  # never let one object stop the loop
+                log.exception("reconcile of %s/%s/%s failed; retrying", *key)
+                self.queue.add(key, self._backoff(key))
+            finally:
+                self._busy.discard(key)
+
+    def _backoff(self, key: Key) -> float:
+        delay = min(MAX_RETRY, self._retry.get(key, MIN_RETRY / 2) * 2)
+        self._retry[key] = delay
+        return delay
+
+    async def decide(self, key: Key) -> readiness.Outcome | None:
+        kind, namespace, name = key
+        if key in self.world.invalid:
+            return readiness.invalid(self.world.invalid[key])
+        res = self.world.get(kind, namespace, name)
+        if res is None:
+            return None
+        if kind == kinds.SECRET_REFERENCE.kind:
+            return await readiness.secret_reference(res, self.resolver)
+        if kind == kinds.WEBHOOK.kind:
+            return readiness.webhook(res, self.world, self.policy)
+        if kind == kinds.AUTOMATION.kind:
+            return readiness.automation(res, self.world)
+        return None
+
+    async def reconcile(self, key: Key) -> readiness.Outcome | None:
+        outcome = await self.decide(key)
+        body = self.world.bodies.get(key)
+        if outcome is None or body is None:
+            return None
+        was_ready = self.world.ready.get(key)
+        self.world.ready[key] = outcome.ready
+        generation = (body.get("metadata") or {}).get("generation")
+        current = body.get("status") or {}
+        new_status = readiness.status_for(current, outcome, generation, self._now())
+        if new_status is not None:
+            await self.reporter.status(key, body, new_status)
+            body["status"] = new_status
+            if _changed(current, outcome):
+                await self.reporter.event(key, body, not outcome.ready, outcome.reason, outcome.message)
+        if was_ready != outcome.ready:
+            for dep in self.world.dependents(key):
+                self.queue.add(dep)
+        self._schedule(key, outcome)
+        return outcome
+
+    def _schedule(self, key: Key, outcome: readiness.Outcome) -> None:
+        if outcome.ready:
+            self._retry.pop(key, None)
+            if key[0] == kinds.SECRET_REFERENCE.kind:
+                res = self.world.get(*key)
+                if res is not None:
+                    spec: SecretReferenceSpec = res.spec  # type: ignore[assignment]
+                    self.queue.add(key, parse_duration(spec.refresh_interval).total_seconds())
+        elif outcome.transient:
+            self.queue.add(key, self._backoff(key))
+
+
+def _changed(current: dict[str, Any], outcome: readiness.Outcome) -> bool:
+    for c in current.get("conditions") or []:
+        if c.get("type") == "Ready":
+            return bool(c.get("reason") != outcome.reason or (c.get("status") == "True") != outcome.ready)
+    return True

@@ -1,0 +1,104 @@
+"""Operator settings: from command-line flags, falling back to ``WBAUTO_*`` environment variables
+(the Helm chart sets those)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+
+from wbauto.actions import egress
+from wbauto.api.schema import parse_duration
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(f"WBAUTO_{name}", default)
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = _env(name)
+    return default if value == "" else value.lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    namespaces: tuple[str, ...] = ()
+    allow_private_targets: bool = False
+    allow_cidrs: tuple[str, ...] = ()
+    wandb_base_url: str = "https://api.wandb.ai"
+    wandb_app_url: str = "https://wandb.ai"
+    wandb_api_key_env: str = "WANDB_API_KEY"
+    poll_interval: float = 30.0
+    retention_count: int = 100
+    retention_age: float = 7 * 24 * 3600.0
+    workers: int = 16
+    log_level: str = "info"
+    log_format: str = "json"
+    metrics_address: str = "0.0.0.0:8080"
+    health_address: str = "0.0.0.0:8081"
+    receiver_address: str = ""
+    leader_election: bool = True
+    lease_name: str = "wbauto-leader"
+    lease_namespace: str = ""
+    lease_duration: float = 15.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def egress_policy(self) -> egress.Policy:
+        return egress.Policy.build(self.allow_private_targets, self.allow_cidrs)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("operator settings (flags override WBAUTO_* environment variables)")
+    g.add_argument("--namespace", "-n", action="append", dest="namespaces", metavar="NS",
+                   help="watch only these namespaces (repeatable; env WBAUTO_NAMESPACES=a,b); default: all")
+    g.add_argument("--allow-private-targets", action="store_true", default=None,
+                   help="allow webhook targets on private/loopback addresses (env WBAUTO_ALLOW_PRIVATE_TARGETS)")
+    g.add_argument("--allow-cidr", action="append", dest="allow_cidrs", metavar="CIDR",
+                   help="always allow targets in this network (env WBAUTO_ALLOW_CIDRS=a,b)")
+    g.add_argument("--wandb-base-url", help="W&B API base URL (env WBAUTO_WANDB_BASE_URL)")
+    g.add_argument("--wandb-app-url", help="W&B app URL for links in messages (env WBAUTO_WANDB_APP_URL)")
+    g.add_argument("--poll-interval", help="W&B poll interval, e.g. 30s (env WBAUTO_POLL_INTERVAL)")
+    g.add_argument("--retention-count", type=int, help="executions kept per automation "
+                                                       "(env WBAUTO_RETENTION_COUNT, default 100)")
+    g.add_argument("--retention-age", help="executions older than this are deleted, e.g. 168h "
+                                           "(env WBAUTO_RETENTION_AGE)")
+    g.add_argument("--workers", type=int, help="concurrent deliveries (env WBAUTO_WORKERS, default 16)")
+    g.add_argument("--log-level", help="debug, info, warning, error (env WBAUTO_LOG_LEVEL)")
+    g.add_argument("--log-format", choices=("json", "text"), help="log format (env WBAUTO_LOG_FORMAT)")
+    g.add_argument("--metrics-address", help="host:port for /metrics; empty disables (env WBAUTO_METRICS_ADDRESS)")
+    g.add_argument("--health-address", help="host:port for /healthz and /readyz (env WBAUTO_HEALTH_ADDRESS)")
+    g.add_argument("--receiver-address", help="host:port for inbound W&B webhooks; empty disables "
+                                              "(env WBAUTO_RECEIVER_ADDRESS)")
+    g.add_argument("--no-leader-election", dest="leader_election", action="store_false", default=None,
+                   help="run without a Lease (a single replica only)")
+    g.add_argument("--lease-namespace", help="namespace of the leader Lease (env WBAUTO_LEASE_NAMESPACE)")
+
+
+def from_args(args: argparse.Namespace) -> Settings:
+    def pick(attr: str, env: str, default: str) -> str:
+        value = getattr(args, attr, None)
+        return str(value) if value is not None else _env(env, default)
+
+    namespaces = tuple(getattr(args, "namespaces", None) or [n for n in _env("NAMESPACES").split(",") if n])
+    cidrs = tuple(getattr(args, "allow_cidrs", None) or [c for c in _env("ALLOW_CIDRS").split(",") if c])
+    allow_private = getattr(args, "allow_private_targets", None)
+    leader = getattr(args, "leader_election", None)
+    return Settings(
+        namespaces=namespaces,
+        allow_private_targets=_flag("ALLOW_PRIVATE_TARGETS") if allow_private is None else allow_private,
+        allow_cidrs=cidrs,
+        wandb_base_url=pick("wandb_base_url", "WANDB_BASE_URL", "https://api.wandb.ai").rstrip("/"),
+        wandb_app_url=pick("wandb_app_url", "WANDB_APP_URL", "https://wandb.ai").rstrip("/"),
+        poll_interval=parse_duration(pick("poll_interval", "POLL_INTERVAL", "30s")).total_seconds(),
+        retention_count=int(pick("retention_count", "RETENTION_COUNT", "100")),
+        retention_age=parse_duration(pick("retention_age", "RETENTION_AGE", "168h")).total_seconds(),
+        workers=int(pick("workers", "WORKERS", "16")),
+        log_level=pick("log_level", "LOG_LEVEL", "info"),
+        log_format=pick("log_format", "LOG_FORMAT", "json"),
+        metrics_address=pick("metrics_address", "METRICS_ADDRESS", "0.0.0.0:8080"),
+        health_address=pick("health_address", "HEALTH_ADDRESS", "0.0.0.0:8081"),
+        receiver_address=pick("receiver_address", "RECEIVER_ADDRESS", ""),
+        leader_election=_flag("LEADER_ELECTION", True) if leader is None else leader,
+        lease_namespace=pick("lease_namespace", "LEASE_NAMESPACE", ""),
+    )

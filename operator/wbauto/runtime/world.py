@@ -1,0 +1,115 @@
+"""The operator's in-memory view of every wbauto object, and who depends on whom.
+
+Both runtimes feed it: Kopf watch events in a cluster, the manifest directory in standalone mode.
+Pure data: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from wbauto.api import kinds
+from wbauto.api.automation import AutomationSpec
+from wbauto.api.manifests import Invalid, Resource, parse
+from wbauto.api.secretreference import SecretReferenceSpec
+from wbauto.api.webhook import WebhookSpec
+
+Key = tuple[str, str, str]  # (kind, namespace, name)
+
+
+@dataclass
+class World:
+    objects: dict[Key, Resource] = field(default_factory=dict)
+    invalid: dict[Key, Invalid] = field(default_factory=dict)
+    bodies: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    ready: dict[Key, bool] = field(default_factory=dict)
+    revision: int = 0  # bumps on every change of an Automation (pollers re-plan on change)
+
+    # --- updates -----------------------------------------------------------------------------------
+
+    def upsert(self, body: dict[str, Any]) -> Key:
+        """Record an object as the apiserver (or the manifest folder) has it now."""
+        meta = body.get("metadata") or {}
+        key: Key = (str(body.get("kind")), str(meta.get("namespace") or "default"), str(meta.get("name")))
+        self.bodies[key] = body
+        result = parse(body, default_namespace=key[1])
+        if isinstance(result, Resource):
+            previous = self.objects.get(key)
+            self.objects[key] = result
+            self.invalid.pop(key, None)
+            if key[0] == kinds.AUTOMATION.kind and (previous is None or previous.spec != result.spec):
+                self.revision += 1
+        else:
+            self.invalid[key] = result
+            if self.objects.pop(key, None) is not None and key[0] == kinds.AUTOMATION.kind:
+                self.revision += 1
+        return key
+
+    def remove(self, key: Key) -> None:
+        self.bodies.pop(key, None)
+        self.invalid.pop(key, None)
+        self.ready.pop(key, None)
+        if self.objects.pop(key, None) is not None and key[0] == kinds.AUTOMATION.kind:
+            self.revision += 1
+
+    # --- lookups -----------------------------------------------------------------------------------
+
+    def get(self, kind: str, namespace: str, name: str) -> Resource | None:
+        return self.objects.get((kind, namespace, name))
+
+    def secret_reference(self, namespace: str, name: str) -> SecretReferenceSpec | None:
+        res = self.get(kinds.SECRET_REFERENCE.kind, namespace, name)
+        return res.spec if res is not None else None  # type: ignore[return-value]
+
+    def webhook(self, namespace: str, name: str) -> WebhookSpec | None:
+        res = self.get(kinds.WEBHOOK.kind, namespace, name)
+        return res.spec if res is not None else None  # type: ignore[return-value]
+
+    def is_ready(self, kind: str, namespace: str, name: str) -> bool:
+        return self.ready.get((kind, namespace, name), False)
+
+    def automations(self) -> Iterator[Resource]:
+        for key, res in self.objects.items():
+            if key[0] == kinds.AUTOMATION.kind:
+                yield res
+
+    def keys(self, kind: str | None = None) -> list[Key]:
+        return [k for k in set(self.bodies) if kind is None or k[0] == kind]
+
+    def dependents(self, key: Key) -> list[Key]:
+        """Objects whose readiness depends on ``key``: Webhooks and Automations using a SecretReference,
+        Automations using a Webhook."""
+        kind, namespace, name = key
+        out: list[Key] = []
+        for other_key, res in self.objects.items():
+            if other_key[1] != namespace:
+                continue
+            if kind == kinds.SECRET_REFERENCE.kind and other_key[0] == kinds.WEBHOOK.kind:
+                spec: Any = res.spec
+                if name in secret_names_of_webhook(spec):
+                    out.append(other_key)
+            elif other_key[0] == kinds.AUTOMATION.kind:
+                auto: AutomationSpec = res.spec  # type: ignore[assignment]
+                if kind == kinds.WEBHOOK.kind and webhook_name_of(auto) == name:
+                    out.append(other_key)
+                if kind == kinds.SECRET_REFERENCE.kind and name in secret_names_of_automation(auto):
+                    out.append(other_key)
+        return out
+
+
+def secret_names_of_webhook(spec: WebhookSpec) -> list[str]:
+    refs = [spec.secret_ref, spec.access_token_ref, *spec.payload_secret_refs]
+    return [r.name for r in refs if r is not None]
+
+
+def webhook_name_of(spec: AutomationSpec) -> str | None:
+    return spec.action.webhook.webhook_ref.name if spec.action.webhook is not None else None
+
+
+def secret_names_of_automation(spec: AutomationSpec) -> list[str]:
+    slack = spec.action.slack
+    if slack is None:
+        return []
+    return [r.name for r in (slack.token_ref, slack.incoming_webhook_ref) if r is not None]

@@ -13,6 +13,8 @@ Messages never contain secret values: they name the object, the field and what t
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class WbautoError(Exception):
     """Base of every error wbauto raises on purpose."""
@@ -55,8 +57,10 @@ class DeliveryError(WbautoError):
         retry_after: float | None = None,
         response_body: str | None = None,
         auth_failed: bool = False,
+        request: Any = None,
     ) -> None:
         super().__init__(message)
+        self.request = request  # the RequestRecord of the attempt, when one was sent
         self.retryable = retryable
         self.status_code = status_code
         self.retry_after = retry_after

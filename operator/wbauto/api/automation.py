@@ -22,6 +22,7 @@ from wbauto.api.schema import (
     ObjectName,
     Rule,
     exactly_one,
+    to_snake,
 )
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^/\s:]+$")]
@@ -315,7 +316,7 @@ class Event(Model):
 
     @property
     def config(self) -> Model:
-        return getattr(self, _snake(self.key))  # type: ignore[no-any-return]
+        return getattr(self, to_snake(self.key))  # type: ignore[no-any-return]
 
 
 WANDB_EVENT_TYPES = {
@@ -333,10 +334,6 @@ WANDB_EVENT_TYPES = {
     "runStateChanged": "RUN_STATE",
 }
 RUN_EVENTS = ("runMetricThreshold", "runMetricChange", "runMetricZScore", "runStateChanged")
-
-
-def _snake(key: str) -> str:
-    return "run_metric_z_score" if key == "runMetricZScore" else re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
 class RunFilter(_RegexChecked):
@@ -493,6 +490,11 @@ class Action(Model):
             if getattr(self, name) is not None:
                 return info.alias or name
         raise AssertionError("validated action has a key")
+
+    def config_dump(self) -> dict[str, Any]:
+        """The selected action's settings, in manifest form."""
+        selected: Model = getattr(self, to_snake(self.key))
+        return selected.dump()
 
     @property
     def wandb_type(self) -> str:

@@ -11,6 +11,10 @@ COMMANDS = {
     "run": ("wbauto.cli.run", "run the operator (in-cluster via Kopf, or standalone with --manifests)"),
     "crds": ("wbauto.cli.crds", "generate the CustomResourceDefinitions from the models"),
     "validate": ("wbauto.cli.validate", "validate manifests offline, as the apiserver would"),
+    "render": ("wbauto.cli.render", "preview an Automation's payload for a sample event"),
+    "test-webhook": ("wbauto.cli.testwebhook", "send a test payload through a Webhook (W&B's Test button)"),
+    "history": ("wbauto.cli.history", "list executions, newest first"),
+    "demo": ("wbauto.cli.demo", "run the no-cluster demo: emulator, receiver and engine"),
 }
 
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 
 from wbauto import logs
 from wbauto.runtime import settings as settings_mod
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifests", type=Path, metavar="DIR",
+                        help="standalone runtime: read manifests from DIR instead of a cluster")
+    parser.add_argument("--state", type=Path, metavar="FILE",
+                        help="standalone runtime: SQLite file for executions, cursors and statuses "
+                             "(default: ~/.local/state/wbauto/<dir>-<hash>.sqlite)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
     settings_mod.add_arguments(parser)
 
@@ -17,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     settings = settings_mod.from_args(args)
     logs.setup(settings.log_level, settings.log_format)
+    if args.manifests is not None:
+        from wbauto.runtime import standalone
+
+        return asyncio.run(standalone.run(settings, args.manifests, args.state))
     from wbauto.handlers import operator
     from wbauto.k8s import config
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import socket
@@ -87,3 +88,55 @@ class KubeReporter:
 
     async def event(self, key: Key, body: dict[str, Any], warning: bool, reason: str, message: str) -> None:
         await self._events.post(body, warning, reason, message)
+
+
+class KubeExecutionReporter:
+    """Shows execution outcomes: the Automation's ``status.lastExecution`` (at most one patch per second
+    per Automation, the newest wins) and a Warning Event when an execution fails."""
+
+    FLUSH_EVERY = 1.0
+
+    def __init__(self, client: kube.Client, events: EventPoster) -> None:
+        self._client = client
+        self._events = events
+        self._latest: dict[tuple[str, str], Any] = {}
+        self._wake = asyncio.Event()
+
+    async def execution(self, record: Any) -> None:  # ExecutionRecord (imported lazily: no cycle)
+        status = record.status
+        if status.phase.value == "Failed":
+            body = {"apiVersion": kinds.API_VERSION, "kind": kinds.AUTOMATION_EXECUTION.kind,
+                    "metadata": {"name": record.name, "namespace": record.namespace}}
+            await self._events.post(body, True, "DeliveryFailed",
+                                    f"Automation {record.automation}: {record.spec.event.summary()} → "
+                                    f"{record.spec.action.target}: {status.error or 'failed'}", action="Deliver")
+        if status.phase.value == "Pending" and status.attempts:
+            return  # a retry: the Automation's last execution is unchanged
+        key = (record.namespace, record.automation)
+        current = self._latest.get(key)
+        if current is None or (record.created, record.name) >= (current.created, current.name) \
+                or current.name == record.name:
+            self._latest[key] = record
+            self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._latest = self._latest, {}
+            for (namespace, automation), record in batch.items():
+                status = record.status
+                last = {"name": record.name, "time": micro_time(record.created)[:19] + "Z",
+                        "status": status.phase.value, "responseCode": status.response_code,
+                        "error": status.error}
+                try:
+                    await self._client.patch(kube.AUTOMATIONS, namespace, automation,
+                                             {"status": {"lastExecution": {k: v for k, v in last.items()
+                                                                           if v is not None} | {
+                                                 k: None for k, v in last.items() if v is None}}},
+                                             status=True)
+                except kube.NotFound:
+                    pass  # the Automation was deleted; its executions carry on
+                except KubeError as exc:
+                    log.warning("could not update %s/%s lastExecution: %s", namespace, automation, exc)
+            await asyncio.sleep(self.FLUSH_EVERY)

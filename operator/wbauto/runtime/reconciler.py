@@ -8,18 +8,18 @@ every ``refreshInterval`` (rotation, deletion), Stalled objects wait for a chang
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
-import heapq
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from wbauto.actions import egress
 from wbauto.api import kinds
+from wbauto.api.automation import AutomationSpec
+from wbauto.api.conditions import Reason
 from wbauto.api.schema import parse_duration
 from wbauto.api.secretreference import SecretReferenceSpec
+from wbauto.delivery.queue import DelayQueue
 from wbauto.runtime import readiness
 from wbauto.runtime.world import Key, World
 from wbauto.secrets.resolver import Resolver
@@ -38,49 +38,6 @@ class Reporter(Protocol):
     async def event(self, key: Key, body: dict[str, Any], warning: bool, reason: str, message: str) -> None: ...
 
 
-class DelayQueue:
-    """Keys due at a time; a key is held at most once (the earliest due time wins)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._heap: list[tuple[float, int, Key]] = []
-        self._due: dict[Key, float] = {}
-        self._seq = 0
-        self._wake = asyncio.Event()
-
-    def add(self, key: Key, delay: float = 0.0) -> None:
-        due = self._clock() + delay
-        if key in self._due and self._due[key] <= due:
-            return
-        self._due[key] = due
-        self._seq += 1
-        heapq.heappush(self._heap, (due, self._seq, key))
-        self._wake.set()
-
-    def discard(self, key: Key) -> None:
-        self._due.pop(key, None)
-
-    async def get(self) -> Key:
-        while True:
-            while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
-                heapq.heappop(self._heap)  # stale entry: re-added earlier, or discarded
-            if self._heap:
-                due, _, key = self._heap[0]
-                wait = due - self._clock()
-                if wait <= 0:
-                    heapq.heappop(self._heap)
-                    del self._due[key]
-                    return key
-            else:
-                wait = None
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
-
-    def __len__(self) -> int:
-        return len(self._due)
-
-
 class Reconciler:
     def __init__(
         self,
@@ -96,12 +53,13 @@ class Reconciler:
         self.resolver = resolver
         self.policy = policy
         self.reporter = reporter
-        self.queue = DelayQueue()
+        self.queue: DelayQueue[Key] = DelayQueue()
         self._workers = workers
         self._now = now
         self._retry: dict[Key, float] = {}
         self._busy: set[Key] = set()
         self.on_change: list[Callable[[Key], None]] = []  # hooks: e.g. the engine re-plans pollers
+        self.source_problem: Callable[[AutomationSpec], str | None] = lambda spec: None
 
     # --- inputs ------------------------------------------------------------------------------------
 
@@ -163,7 +121,12 @@ class Reconciler:
         if kind == kinds.WEBHOOK.kind:
             return readiness.webhook(res, self.world, self.policy)
         if kind == kinds.AUTOMATION.kind:
-            return readiness.automation(res, self.world)
+            outcome = readiness.automation(res, self.world)
+            problem = self.source_problem(res.spec) if outcome.ready else None  # type: ignore[arg-type]
+            if problem is not None:
+                return readiness.Outcome(False, Reason.SOURCE_UNAVAILABLE, f"W&B cannot be read: {problem}",
+                                         fields=outcome.fields)
+            return outcome
         return None
 
     async def reconcile(self, key: Key) -> readiness.Outcome | None:

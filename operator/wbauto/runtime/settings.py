@@ -37,11 +37,21 @@ class Settings:
     metrics_address: str = "0.0.0.0:8080"
     health_address: str = "0.0.0.0:8081"
     receiver_address: str = ""
+    receiver_secret_ref: str = ""
+    receiver_token_ref: str = ""
+    wandb_api_key_file: str = ""
     leader_election: bool = True
     lease_name: str = "wbauto-leader"
     lease_namespace: str = ""
     lease_duration: float = 15.0
     extra: dict[str, str] = field(default_factory=dict)
+
+    def wandb_api_key(self) -> str | None:
+        """The poller's W&B API key: the key file, else $WANDB_API_KEY; None disables polling."""
+        if self.wandb_api_key_file:
+            with open(self.wandb_api_key_file, encoding="utf-8") as f:
+                return f.read().strip() or None
+        return os.environ.get("WANDB_API_KEY") or None
 
     @property
     def egress_policy(self) -> egress.Policy:
@@ -70,6 +80,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--health-address", help="host:port for /healthz and /readyz (env WBAUTO_HEALTH_ADDRESS)")
     g.add_argument("--receiver-address", help="host:port for inbound W&B webhooks; empty disables "
                                               "(env WBAUTO_RECEIVER_ADDRESS)")
+    g.add_argument("--receiver-secret-ref", metavar="NS/NAME",
+                   help="SecretReference verifying X-Wandb-Signature of inbound deliveries "
+                        "(env WBAUTO_RECEIVER_SECRET_REF)")
+    g.add_argument("--receiver-token-ref", metavar="NS/NAME",
+                   help="SecretReference of the bearer token inbound deliveries must carry "
+                        "(env WBAUTO_RECEIVER_TOKEN_REF)")
+    g.add_argument("--wandb-api-key-file", metavar="FILE",
+                   help="file holding the W&B API key (default: env WANDB_API_KEY)")
     g.add_argument("--no-leader-election", dest="leader_election", action="store_false", default=None,
                    help="run without a Lease (a single replica only)")
     g.add_argument("--lease-namespace", help="namespace of the leader Lease (env WBAUTO_LEASE_NAMESPACE)")
@@ -99,6 +117,9 @@ def from_args(args: argparse.Namespace) -> Settings:
         metrics_address=pick("metrics_address", "METRICS_ADDRESS", "0.0.0.0:8080"),
         health_address=pick("health_address", "HEALTH_ADDRESS", "0.0.0.0:8081"),
         receiver_address=pick("receiver_address", "RECEIVER_ADDRESS", ""),
+        receiver_secret_ref=pick("receiver_secret_ref", "RECEIVER_SECRET_REF", ""),
+        receiver_token_ref=pick("receiver_token_ref", "RECEIVER_TOKEN_REF", ""),
+        wandb_api_key_file=pick("wandb_api_key_file", "WANDB_API_KEY_FILE", ""),
         leader_election=_flag("LEADER_ELECTION", True) if leader is None else leader,
         lease_namespace=pick("lease_namespace", "LEASE_NAMESPACE", ""),
     )

@@ -21,6 +21,8 @@ from wbauto.errors import DependencyMissing, SecretError
 from wbauto.redact import REDACTOR
 from wbauto.secrets import base
 
+MODULES = {"file": "local", "env": "local"}  # backend → module, where they differ
+
 Lookup = Callable[[str, str], SecretReferenceSpec | None]
 
 
@@ -50,7 +52,7 @@ class Resolver:
     def backend(self, name: str) -> base.Backend:
         if name not in self._backends:
             try:
-                importlib.import_module(f"wbauto.secrets.{name}")
+                importlib.import_module(f"wbauto.secrets.{MODULES.get(name, name)}")
             except ImportError as exc:
                 raise SecretError(
                     f"secret backend {name!r} needs an extra package that is not installed "

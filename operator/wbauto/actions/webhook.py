@@ -1,0 +1,142 @@
+"""``webhook`` action: POST the rendered payload to a Webhook, signed as W&B signs it.
+
+Headers: ``Content-Type: application/json``; ``Authorization: Bearer <token>`` when the Webhook has an
+access token; ``X-Wandb-Signature: base64(HMAC-SHA256(secret, body))`` when it has a signing secret
+(verifiable with ``openssl dgst -sha256 -hmac "$SECRET" -binary | base64``); ``X-Wbauto-Delivery`` (the
+same on every retry, for receivers to deduplicate) and ``X-Wbauto-Timestamp`` (unix seconds).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import httpx
+
+from wbauto.actions import egress
+from wbauto.actions.base import Context, Result
+from wbauto.api.execution import RequestRecord
+from wbauto.api.schema import parse_duration
+from wbauto.api.webhook import SignatureEncoding, WebhookSpec
+from wbauto.delivery.outbox import ExecutionRecord
+from wbauto.delivery.retry import retry_after_seconds, retryable_status
+from wbauto.engine import templates
+from wbauto.errors import ConfigError, DeliveryError, cut
+from wbauto.redact import MASK, scrub
+
+DELIVERY_HEADER = "X-Wbauto-Delivery"
+TIMESTAMP_HEADER = "X-Wbauto-Timestamp"
+SIGNATURE_HEADER = "X-Wandb-Signature"
+MAX_RECORDED_BODY = 16384
+
+
+def sign(secret: str, body: bytes, encoding: SignatureEncoding = SignatureEncoding.BASE64) -> str:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode() if encoding is SignatureEncoding.BASE64 else digest.hex()
+
+
+def config(webhook_name: str, webhook: WebhookSpec | None, payload: str | None) -> dict[str, Any]:
+    """The snapshot stored in the execution."""
+    return {"webhook": webhook_name, "endpoint": webhook.dump() if webhook is not None else None,
+            "payload": payload}
+
+
+async def secrets_for(spec: WebhookSpec, namespace: str, context: Context) -> tuple[str | None, dict[str, str]]:
+    """(signing secret, template secret variables) — resolved now, so rotation takes effect at once."""
+    variables: dict[str, str] = {}
+    signing = None
+    if spec.secret_ref is not None:
+        signing = (await context.resolver.resolve(namespace, spec.secret_ref.name)).value
+        variables["SECRET"] = signing
+    if spec.access_token_ref is not None:
+        variables["ACCESS_TOKEN"] = (await context.resolver.resolve(namespace, spec.access_token_ref.name)).value
+    for ref in spec.payload_secret_refs:
+        variables[templates.secret_variable(ref.name)] = (await context.resolver.resolve(namespace, ref.name)).value
+    return signing, variables
+
+
+def invalidate(spec: WebhookSpec, namespace: str, context: Context) -> None:
+    for ref in (spec.secret_ref, spec.access_token_ref, *spec.payload_secret_refs):
+        if ref is not None:
+            context.resolver.invalidate(namespace, ref.name)
+
+
+async def post(
+    spec: WebhookSpec,
+    body: bytes,
+    *,
+    namespace: str,
+    context: Context,
+    delivery_id: str,
+    signing_secret: str | None,
+    access_token: str | None,
+) -> httpx.Response:
+    headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery_id,
+               TIMESTAMP_HEADER: str(int(time.time())), **spec.headers}
+    if access_token:
+        headers["Authorization"] = f"Bearer {access_token}"
+    if signing_secret is not None:
+        headers[SIGNATURE_HEADER] = sign(signing_secret, body, spec.signature_encoding)
+    timeout = parse_duration(spec.timeout).total_seconds()
+    client = context.http.get(spec.ca_bundle)
+    try:
+        return await client.post(spec.url, content=body, headers=headers, timeout=timeout)
+    except httpx.ConnectError as exc:
+        if egress.is_egress_denial(exc):
+            raise DeliveryError(scrub(str(exc)), retryable=False) from exc
+        raise DeliveryError(f"connection failed: {scrub(str(exc)) or type(exc).__name__}", retryable=True) from exc
+    except httpx.TimeoutException as exc:
+        raise DeliveryError(f"timed out after {spec.timeout}", retryable=True) from exc
+    except httpx.TooManyRedirects as exc:
+        raise DeliveryError("too many redirects", retryable=False) from exc
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {scrub(str(exc))}", retryable=True) from exc
+
+
+def check(spec: WebhookSpec, response: httpx.Response) -> None:
+    """Raise DeliveryError unless the status code counts as delivered."""
+    code = response.status_code
+    ok = code in spec.success_codes if spec.success_codes else 200 <= code < 300
+    if ok:
+        return
+    body = cut(scrub(response.text), 1024)
+    if code in (401, 403):
+        raise DeliveryError(f"HTTP {code}: the endpoint refused the credentials (secrets are re-read before "
+                            "the retry)", retryable=True, status_code=code, response_body=body, auth_failed=True)
+    raise DeliveryError(f"HTTP {code}", retryable=retryable_status(code), status_code=code, response_body=body,
+                        retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+
+
+class WebhookAction:
+    type = "webhook"
+
+    def target(self, config: dict[str, Any]) -> str:
+        endpoint = config.get("endpoint") or {}
+        url = str(endpoint.get("url", ""))
+        return f"{config.get('webhook', '')} ({url.split('?', 1)[0]})" if url else str(config.get("webhook", ""))
+
+    async def execute(self, record: ExecutionRecord, attempt: int, context: Context) -> Result:
+        cfg = record.spec.action.config
+        if not cfg.get("endpoint"):
+            raise ConfigError(f"Webhook {record.namespace}/{cfg.get('webhook')} did not exist when the event "
+                              "matched; create it (spec.action.webhook.webhookRef)", reason="WebhookNotFound")
+        spec = WebhookSpec.model_validate(cfg["endpoint"])
+        signing, secret_vars = await secrets_for(spec, record.namespace, context)
+        template = cfg.get("payload") or templates.default_payload()
+        body = templates.render(template, record.spec.variables, secret_vars).encode()
+        shown = templates.render(template, record.spec.variables, dict.fromkeys(secret_vars, MASK))
+        request = RequestRecord(method="POST", url=spec.url.split("?", 1)[0], body=shown[:MAX_RECORDED_BODY])
+        try:
+            response = await post(spec, body, namespace=record.namespace, context=context,
+                                  delivery_id=record.spec.delivery_id, signing_secret=signing,
+                                  access_token=secret_vars.get("ACCESS_TOKEN"))
+            check(spec, response)
+        except DeliveryError as exc:
+            if exc.auth_failed:
+                invalidate(spec, record.namespace, context)
+            exc.request = request
+            raise
+        return Result(response.status_code, cut(scrub(response.text), 1024), None, request)

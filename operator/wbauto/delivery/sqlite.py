@@ -1,0 +1,167 @@
+"""The standalone runtime's store: executions, poll cursors and object statuses in one SQLite file.
+
+WAL journal, one connection used from one worker thread (SQLite calls never block the event loop);
+every write is its own transaction, so a killed process loses nothing that was acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from wbauto.api.execution import AutomationExecutionSpec, AutomationExecutionStatus
+from wbauto.delivery.outbox import ExecutionRecord
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    automation TEXT NOT NULL,
+    created REAL NOT NULL,
+    phase TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (namespace, name)
+);
+CREATE INDEX IF NOT EXISTS executions_by_automation ON executions (namespace, automation, created);
+CREATE INDEX IF NOT EXISTS executions_by_phase ON executions (phase);
+CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created);
+CREATE TABLE IF NOT EXISTS cursors (key TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS statuses (
+    kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
+    PRIMARY KEY (kind, namespace, name)
+);
+"""
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wbauto-sqlite")
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, fn)
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(SCHEMA)
+            self._db = db
+        with self._db:  # one transaction
+            return fn(self._db)
+
+    # --- executions -------------------------------------------------------------------------------------
+
+    async def create(self, record: ExecutionRecord) -> bool:
+        def insert(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO executions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (record.namespace, record.name, record.automation, record.created.timestamp(),
+                 record.status.phase.value, record.spec.model_dump_json(by_alias=True, exclude_none=True),
+                 record.status.model_dump_json(by_alias=True, exclude_none=True)),
+            )
+            return cur.rowcount == 1
+
+        return await self._run(insert)
+
+    async def save_status(self, record: ExecutionRecord) -> None:
+        await self._run(lambda db: db.execute(
+            "UPDATE executions SET phase = ?, status = ? WHERE namespace = ? AND name = ?",
+            (record.status.phase.value, record.status.model_dump_json(by_alias=True, exclude_none=True),
+             record.namespace, record.name)))
+
+    @staticmethod
+    def _records(rows: list[Any]) -> list[ExecutionRecord]:
+        return [
+            ExecutionRecord(
+                namespace=r[0], name=r[1],
+                spec=AutomationExecutionSpec.model_validate_json(r[2]),
+                status=AutomationExecutionStatus.model_validate_json(r[3]),
+                created=datetime.datetime.fromtimestamp(r[4], datetime.UTC),
+            )
+            for r in rows
+        ]
+
+    _SELECT = "SELECT namespace, name, spec, status, created FROM executions"
+
+    async def pending(self) -> list[ExecutionRecord]:
+        rows = await self._run(lambda db: db.execute(
+            self._SELECT + " WHERE phase = 'Pending' ORDER BY created").fetchall())
+        return self._records(rows)
+
+    async def since(self, moment: datetime.datetime) -> list[ExecutionRecord]:
+        rows = await self._run(lambda db: db.execute(
+            self._SELECT + " WHERE created >= ? ORDER BY created",
+            (moment.timestamp(),)).fetchall())
+        return self._records(rows)
+
+    async def history(self, namespace: str | None = None, automation: str | None = None,
+                      limit: int = 50) -> list[ExecutionRecord]:
+        where, args = [], []
+        if namespace:
+            where.append("namespace = ?")
+            args.append(namespace)
+        if automation:
+            where.append("automation = ?")
+            args.append(automation)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._run(lambda db: db.execute(
+            f"{self._SELECT} {clause} ORDER BY created DESC, name LIMIT ?",
+            (*args, limit)).fetchall())
+        return self._records(rows)
+
+    async def prune(self, keep: int, older_than: datetime.datetime) -> int:
+        def delete(db: sqlite3.Connection) -> int:
+            old = db.execute("DELETE FROM executions WHERE phase != 'Pending' AND created < ?",
+                             (older_than.timestamp(),)).rowcount
+            extra = db.execute(
+                """DELETE FROM executions WHERE rowid IN (
+                     SELECT rowid FROM (
+                       SELECT rowid, phase, ROW_NUMBER() OVER (
+                         PARTITION BY namespace, automation ORDER BY created DESC) AS n
+                       FROM executions)
+                     WHERE n > ? AND phase != 'Pending')""", (keep,)).rowcount
+            return int(old + extra)
+
+        return await self._run(delete)
+
+    # --- cursors and statuses ---------------------------------------------------------------------------
+
+    async def load_cursor(self, key: str) -> dict[str, Any] | None:
+        row = await self._run(lambda db: db.execute("SELECT data FROM cursors WHERE key = ?", (key,)).fetchone())
+        return json.loads(row[0]) if row else None
+
+    async def save_cursor(self, key: str, data: dict[str, Any]) -> None:
+        text = json.dumps(data, separators=(",", ":"))
+        await self._run(lambda db: db.execute(
+            "INSERT INTO cursors VALUES (?, ?, strftime('%s','now')) "
+            "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated = excluded.updated", (key, text)))
+
+    async def save_object_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await self._run(lambda db: db.execute(
+            "INSERT INTO statuses VALUES (?, ?, ?, ?) ON CONFLICT (kind, namespace, name) "
+            "DO UPDATE SET status = excluded.status", (kind, namespace, name, json.dumps(status))))
+
+    async def object_statuses(self) -> dict[tuple[str, str, str], dict[str, Any]]:
+        rows = await self._run(lambda db: db.execute("SELECT kind, namespace, name, status FROM statuses").fetchall())
+        return {(r[0], r[1], r[2]): json.loads(r[3]) for r in rows}
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+        self._executor.shutdown(wait=True)

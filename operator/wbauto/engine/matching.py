@@ -1,0 +1,176 @@
+"""Matching (pure): an event and the loaded automations → the executions to create.
+
+Scope, event type, alias/tag regex, run filters (name regex, user) and ``enabled`` decide whether an
+automation matches. Run events fire at most once per run per 24 hours per automation (W&B's rule);
+those suppressed are not recorded. On top, an automation's ``rateLimit`` turns further matches into
+``Skipped`` executions, so the history shows them. One event can fire many automations.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from wbauto.api.automation import REGISTRY_PREFIX, AutomationSpec, RunState, Scope
+from wbauto.api.event import Event, EventType, MetricSeries
+from wbauto.api.manifests import Resource
+from wbauto.api.schema import parse_duration
+from wbauto.engine import metrics, templates
+
+RUN_RULE = datetime.timedelta(hours=24)
+
+# W&B run states → the states an automation can name (crashed counts as FAILED; killed never fires)
+RUN_STATES = {"running": RunState.RUNNING, "finished": RunState.FINISHED, "failed": RunState.FAILED,
+              "crashed": RunState.FAILED}
+
+
+@dataclass(frozen=True)
+class Match:
+    automation: Resource
+    event: Event
+    variables: dict[str, str]
+    skip_reason: str | None = None
+
+
+@dataclass
+class FiringState:
+    """What matching remembers between events: last firing per (automation, run), recent firings per
+    automation (rate limits). The runtime rebuilds it from recent executions after a restart."""
+
+    last_run_fire: dict[tuple[str, str], datetime.datetime] = field(default_factory=dict)
+    recent: dict[str, deque[datetime.datetime]] = field(default_factory=dict)
+
+    def note_run_fire(self, automation: str, run: str, at: datetime.datetime) -> None:
+        self.last_run_fire[(automation, run)] = at
+
+    def note_fire(self, automation: str, at: datetime.datetime) -> None:
+        self.recent.setdefault(automation, deque()).append(at)
+
+    def prune(self, now: datetime.datetime, longest_period: datetime.timedelta) -> None:
+        self.last_run_fire = {k: t for k, t in self.last_run_fire.items() if now - t < RUN_RULE}
+        for key in list(self.recent):
+            q = self.recent[key]
+            while q and now - q[0] >= longest_period:
+                q.popleft()
+            if not q:
+                del self.recent[key]
+
+
+def automation_key(res: Resource) -> str:
+    return f"{res.namespace}/{res.name}"
+
+
+def scope_matches(scope: Scope, event: Event) -> bool:
+    if scope.project is not None:
+        return event.entity == scope.project.entity and event.project == scope.project.project
+    if scope.registry is not None:
+        return event.entity == scope.registry.organization and event.project == REGISTRY_PREFIX + scope.registry.name
+    if scope.collection is not None:
+        c = scope.collection
+        return (event.entity == c.entity and event.project == c.project and event.artifact is not None
+                and event.artifact.collection == c.name)
+    assert scope.entity is not None
+    return event.entity == scope.entity.name and not event.is_run_event
+
+
+def _search(pattern: str | None, text: str) -> bool:
+    return pattern is None or re.search(pattern, text) is not None
+
+
+def _run_filter_ok(spec: AutomationSpec, event: Event) -> bool:
+    f = spec.run_filter
+    if f is None or event.run is None:
+        return True
+    name_ok = _search(f.name_regex, event.run.display_name or event.run.id)
+    return name_ok and (f.user is None or f.user == event.run.user)
+
+
+_ARTIFACT_EVENTS = {
+    "artifactVersionCreated": EventType.CREATE_ARTIFACT,
+    "artifactLinked": EventType.LINK_MODEL,
+    "artifactUnlinked": EventType.UNLINK_ARTIFACT,
+    "artifactAliasAdded": EventType.ADD_ARTIFACT_ALIAS,
+    "artifactTagAdded": EventType.ADD_ARTIFACT_TAG,
+    "artifactTagRemoved": EventType.REMOVE_ARTIFACT_TAG,
+    "collectionTagAdded": EventType.ADD_COLLECTION_TAG,
+    "collectionTagRemoved": EventType.REMOVE_COLLECTION_TAG,
+}
+
+
+def evaluate(spec: AutomationSpec, event: Event) -> tuple[Event, metrics.Evaluation | None] | None:
+    """Whether ``spec``'s event and filters accept ``event``; returns the event to record (a run-history
+    observation becomes the concrete RUN_METRIC* event) and the metric evaluation, if any."""
+    key = spec.event.key
+    cfg = spec.event.config
+    if key in _ARTIFACT_EVENTS:
+        if event.type is not _ARTIFACT_EVENTS[key]:
+            return None
+        pattern = getattr(cfg, "alias_regex", None) or getattr(cfg, "tag_regex", None)
+        subject = event.alias if key == "artifactAliasAdded" else event.tag
+        return (event, None) if _search(pattern, subject) else None
+    if not _run_filter_ok(spec, event):
+        return None
+    if key == "runStateChanged":
+        if event.type is not EventType.RUN_STATE or event.run is None:
+            return None
+        state = RUN_STATES.get(event.run.state.lower())
+        assert spec.event.run_state_changed is not None
+        return (event, None) if state in spec.event.run_state_changed.states else None
+    if event.type is not EventType.RUN_HISTORY:
+        return None
+    condition: metrics.Condition = cfg  # type: ignore[assignment]
+    series = next((m for m in event.metrics if m.name == condition.metric), None)
+    if series is None:
+        return None
+    result = metrics.first_firing(series, condition)
+    if result is None:
+        return None
+    concrete = {"runMetricThreshold": EventType.RUN_METRIC, "runMetricChange": EventType.RUN_METRIC_CHANGE,
+                "runMetricZScore": EventType.RUN_METRIC_ZSCORE}[key]
+    trimmed = MetricSeries(name=series.name, steps=[result.step], values=[result.value], new_from=0)
+    specific = event.model_copy(update={
+        "type": concrete, "metrics": [trimmed],
+        "id": f"{event.id}-{key}-{result.step}",
+    })
+    return specific, result
+
+
+def match(
+    event: Event,
+    automations: Iterable[Resource],
+    state: FiringState,
+    now: datetime.datetime,
+    *,
+    app_url: str = "https://wandb.ai",
+) -> list[Match]:
+    out: list[Match] = []
+    for res in automations:
+        spec: AutomationSpec = res.spec  # type: ignore[assignment]
+        if not spec.enabled or not scope_matches(spec.scope, event):
+            continue
+        accepted = evaluate(spec, event)
+        if accepted is None:
+            continue
+        specific, evaluation = accepted
+        key = automation_key(res)
+        if specific.run is not None:
+            last = state.last_run_fire.get((key, specific.run.id))
+            if last is not None and now - last < RUN_RULE:
+                continue  # W&B: at most once per run per 24 h per automation
+            state.note_run_fire(key, specific.run.id, now)
+        skip = None
+        if spec.rate_limit is not None:
+            period = parse_duration(spec.rate_limit.period)
+            recent = [t for t in state.recent.get(key, ()) if now - t < period]
+            if len(recent) >= spec.rate_limit.max_executions:
+                skip = (f"rate limit: {spec.rate_limit.max_executions} executions per "
+                        f"{spec.rate_limit.period} reached (spec.rateLimit)")
+        if skip is None:
+            state.note_fire(key, now)
+        values = templates.variables(specific, automation_name=spec.display_name or res.name,
+                                     evaluation=evaluation, app_url=app_url)
+        out.append(Match(res, specific, values, skip))
+    return out

@@ -1,0 +1,200 @@
+"""The engine both runtimes share: events → matching → executions (outbox) → delivery → reports.
+
+Sources (pollers, receiver) call :meth:`Engine.handle`; it creates each matched execution durably
+before the action runs and only then returns, so a poller saves its cursor after the executions exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from wbauto import telemetry
+from wbauto.actions.base import Context, HttpClients
+from wbauto.actions.registry import ACTIONS
+from wbauto.actions.webhook import config as webhook_config
+from wbauto.api.automation import AutomationSpec
+from wbauto.api.event import Event
+from wbauto.api.execution import AutomationExecutionSpec, AutomationRef, ExecutionAction, Phase
+from wbauto.delivery.outbox import ExecutionRecord, Store, execution_name
+from wbauto.delivery.worker import Dispatcher
+from wbauto.engine import matching
+from wbauto.runtime.settings import Settings
+from wbauto.runtime.world import World
+from wbauto.secrets.resolver import Resolver
+from wbauto.sources.plan import ScopeKey, needs_of, plan
+from wbauto.sources.pollers import Pollers
+from wbauto.sources.wandb import Client as WandbClient
+
+log = logging.getLogger("wbauto.engine")
+
+
+class ExecutionReporter(Protocol):
+    """Where execution outcomes are shown: the Automation's status and Events, or the log."""
+
+    async def execution(self, record: ExecutionRecord) -> None: ...
+
+
+def delivery_id(namespace: str, name: str) -> str:
+    return str(uuid.UUID(hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:32]))
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        world: World,
+        store: Store,
+        resolver: Resolver,
+        reporter: ExecutionReporter,
+        *,
+        kube: Any = None,
+        wandb: WandbClient | None = None,
+        uid_of: Callable[[str, str], str] | None = None,
+        now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ) -> None:
+        self.settings = settings
+        self.world = world
+        self.store = store
+        self.reporter = reporter
+        self.wandb = wandb
+        self._now = now
+        self.firing = matching.FiringState()
+        self.http = HttpClients(settings.egress_policy)
+        self.context = Context(resolver=resolver, http=self.http, kube=kube, wandb=wandb,
+                               app_url=settings.wandb_app_url)
+        self.dispatcher = Dispatcher(store, ACTIONS, self.context, workers=settings.workers,
+                                     on_update=reporter.execution, now=now)
+        self.health_listeners: list[Callable[[list[tuple[str, str, str]]], None]] = []
+        self.pollers = (Pollers(wandb, store.load_cursor, store.save_cursor, self.handle_all,
+                                interval=settings.poll_interval, on_health=self._health_changed)
+                        if wandb is not None else None)
+        self._planned = -1
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._lock = asyncio.Lock()
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume: rebuild rate-limit state, re-queue Pending executions, start delivery and pollers."""
+        since = self._now() - matching.RUN_RULE
+        for record in await self.store.since(since):
+            key = f"{record.namespace}/{record.automation}"
+            if record.status.phase is not Phase.SKIPPED:
+                self.firing.note_fire(key, record.created)
+            if record.spec.event.run is not None:
+                self.firing.note_run_fire(key, record.spec.event.run.id, record.created)
+        resumed = await self.dispatcher.resume()
+        if resumed:
+            log.info("resumed %d pending executions", resumed)
+        self._tasks = [asyncio.create_task(self.dispatcher.run(), name="wbauto-delivery"),
+                       asyncio.create_task(self._maintenance(), name="wbauto-maintenance")]
+        self.replan()
+
+    async def stop(self) -> None:
+        if self.pollers is not None:
+            await self.pollers.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self._planned = -1
+        self.dispatcher.forget_all()
+        await self.http.aclose()
+
+    def replan(self) -> None:
+        """Start/stop pollers when the set of Automations changed."""
+        if self.world.revision == self._planned:
+            return
+        self._planned = self.world.revision
+        automations = list(self.world.automations())
+        telemetry.AUTOMATIONS.set(len(automations))
+        if self.pollers is not None:
+            self.pollers.update(plan(automations))
+
+    def source_problem(self, spec: AutomationSpec) -> str | None:
+        """Why the scope of ``spec`` cannot be read right now, or None."""
+        if self.pollers is None:
+            return None
+        key: ScopeKey = needs_of(spec)[0]
+        health = self.pollers.health.get(key)
+        return None if health is None or health.ok else health.message
+
+    def _health_changed(self, key: ScopeKey) -> None:
+        affected = [("Automation", r.namespace, r.name) for r in self.world.automations()
+                    if needs_of(r.spec)[0] == key]  # type: ignore[arg-type]
+        for listener in self.health_listeners:
+            listener(affected)
+
+    async def _maintenance(self) -> None:
+        while True:
+            self.replan()
+            now = self._now()
+            self.firing.prune(now, datetime.timedelta(days=1))
+            try:
+                removed = await self.store.prune(self.settings.retention_count,
+                                                 now - datetime.timedelta(seconds=self.settings.retention_age))
+                if removed:
+                    log.info("retention removed %d executions", removed)
+            except Exception:
+                log.exception("retention failed; will try again")
+            await asyncio.sleep(60 if self._tasks else 1)
+
+    # --- events ----------------------------------------------------------------------------------------
+
+    async def handle_all(self, events: list[Event]) -> None:
+        for event in events:
+            await self.handle(event)
+
+    async def handle(self, event: Event) -> list[ExecutionRecord]:
+        """Match one event and store its executions; returns those newly created."""
+        telemetry.EVENTS.labels(event.source.value, event.type.value).inc()
+        async with self._lock:  # matching state (24 h rule, rate limits) changes per event
+            matches = matching.match(event, list(self.world.automations()), self.firing, self._now(),
+                                     app_url=self.settings.wandb_app_url)
+        created: list[ExecutionRecord] = []
+        for m in matches:
+            record = self.record(m)
+            if not await self.store.create(record):
+                continue  # the same event was handled before (restart, second source)
+            created.append(record)
+            if record.terminal:
+                await self.reporter.execution(record)
+            else:
+                self.dispatcher.submit(record)
+        return created
+
+    def record(self, m: matching.Match) -> ExecutionRecord:
+        res = m.automation
+        spec: AutomationSpec = res.spec  # type: ignore[assignment]
+        kind = spec.action.key
+        config: dict[str, Any]
+        if spec.action.webhook is not None:
+            name = spec.action.webhook.webhook_ref.name
+            config = webhook_config(name, self.world.webhook(res.namespace, name), spec.action.webhook.payload)
+        else:
+            config = spec.action.config_dump()
+        uid = res.uid or f"{res.namespace}/{res.name}"
+        name = execution_name(res.name, uid, m.event.id)
+        now = self._now()
+        exec_spec = AutomationExecutionSpec(
+            automation=AutomationRef(name=res.name, uid=res.uid, generation=res.generation,
+                                     display_name=spec.display_name or res.name),
+            event=m.event,
+            variables=m.variables,
+            action=ExecutionAction(type=kind, target=ACTIONS[kind].target(config), config=config),
+            delivery_id=delivery_id(res.namespace, name),
+            skip_reason=m.skip_reason,
+        )
+        record = ExecutionRecord(res.namespace, name, exec_spec, created=now)
+        if m.skip_reason:
+            record = record.with_status(phase=Phase.SKIPPED, error=m.skip_reason, completion_time=now)
+        return record

@@ -1,0 +1,227 @@
+"""The standalone runtime: the same engine on a folder of manifests (a GitOps checkout), with executions,
+cursors and statuses in a local SQLite file. For W&B Server installs on a single VM and the demo.
+
+The folder is re-read every few seconds; added, changed and removed documents take effect like
+``kubectl apply`` / ``delete`` would. Statuses are logged and kept in the state file
+(``wbauto history --state FILE`` shows the executions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from wbauto.api import kinds, manifests
+from wbauto.api.conditions import READY
+from wbauto.api.execution import Phase
+from wbauto.delivery.outbox import ExecutionRecord
+from wbauto.delivery.sqlite import SqliteStore
+from wbauto.runtime import http
+from wbauto.runtime.engine import Engine
+from wbauto.runtime.reconciler import Reconciler
+from wbauto.runtime.settings import Settings
+from wbauto.runtime.world import Key, World
+from wbauto.secrets import base as secrets_base
+from wbauto.secrets.resolver import Resolver
+from wbauto.sources.receiver import Receiver, ReceiverConfig
+from wbauto.sources.wandb import Client as WandbClient
+
+log = logging.getLogger("wbauto.standalone")
+
+SCAN_INTERVAL = 2.0
+
+
+def default_state_path(directory: Path) -> Path:
+    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:12]
+    return Path.home() / ".local" / "state" / "wbauto" / f"{directory.resolve().name}-{digest}.sqlite"
+
+
+class StandaloneReporter:
+    """Statuses go to the state file and the log; Kubernetes Events become log lines."""
+
+    def __init__(self, store: SqliteStore, world: World) -> None:
+        self._store = store
+        self._world = world
+
+    async def status(self, key: Key, body: dict[str, Any], status: dict[str, Any]) -> None:
+        await self._store.save_object_status(*key, status)
+        ready = next((c for c in status.get("conditions", []) if c["type"] == READY), None)
+        old = next((c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == READY), None)
+        if ready is not None and (old is None or (old["status"], old["reason"]) != (ready["status"], ready["reason"])):
+            level = logging.INFO if ready["status"] == "True" else logging.WARNING
+            log.log(level, "%s %s/%s Ready=%s %s: %s", *key, ready["status"], ready["reason"], ready["message"])
+
+    async def event(self, key: Key, body: dict[str, Any], warning: bool, reason: str, message: str) -> None:
+        return None  # the status line above already says it
+
+    async def execution(self, record: ExecutionRecord) -> None:
+        status = record.status
+        level = logging.WARNING if status.phase is Phase.FAILED else logging.INFO
+        if status.phase is Phase.PENDING and status.attempts:
+            log.info("execution %s/%s attempt %d failed, retrying at %s: %s", record.namespace, record.name,
+                     status.attempts, status.next_attempt_time, status.error)
+            return
+        log.log(level, "execution %s/%s %s: %s (%s)%s", record.namespace, record.name, status.phase.value,
+                record.spec.event.summary(), record.spec.action.target,
+                f" HTTP {status.response_code}" if status.response_code else "")
+        key = (kinds.AUTOMATION.kind, record.namespace, record.automation)
+        body = self._world.bodies.get(key)
+        if body is not None:
+            last = {"name": record.name, "time": record.created.isoformat(), "status": status.phase.value,
+                    "responseCode": status.response_code, "error": status.error}
+            body_status = {**(body.get("status") or {}), "lastExecution": {k: v for k, v in last.items()
+                                                                           if v is not None}}
+            body["status"] = body_status
+            await self._store.save_object_status(*key, body_status)
+
+
+class ManifestFolder:
+    """Feeds the reconciler from a folder, like watch events from an apiserver."""
+
+    def __init__(self, directory: Path, reconciler: Reconciler) -> None:
+        self.directory = directory
+        self.reconciler = reconciler
+        self._seen: dict[Key, str] = {}
+        self._mtimes: dict[Path, float] = {}
+
+    def _changed(self) -> bool:
+        files = {p: p.stat().st_mtime for p in manifests.manifest_files([self.directory])}
+        if files == self._mtimes:
+            return False
+        self._mtimes = files
+        return True
+
+    def scan(self) -> None:
+        if not self._changed():
+            return
+        current: dict[Key, dict[str, Any]] = {}
+        for path in self._mtimes:
+            try:
+                for _source, doc in manifests.read_documents(path):
+                    if manifests.is_ours(doc) and doc.get("kind") in (k.kind for k in kinds.KINDS[:3]):
+                        meta = doc.setdefault("metadata", {}) if isinstance(doc.get("metadata"), dict) else {}
+                        meta.setdefault("namespace", "default")
+                        meta.setdefault("generation", 1)
+                        current[(doc["kind"], meta["namespace"], str(meta.get("name")))] = doc
+            except manifests.ManifestError as exc:
+                log.error("%s", exc)
+        for key, doc in current.items():
+            text = repr(doc)
+            if self._seen.get(key) != text:
+                previous = self.reconciler.world.bodies.get(key)
+                if previous is not None:
+                    doc["metadata"]["generation"] = int(previous["metadata"].get("generation", 1)) + 1
+                    doc["status"] = previous.get("status")
+                self._seen[key] = text
+                self.reconciler.observe(doc)
+        for key in [k for k in self._seen if k not in current]:
+            del self._seen[key]
+            self.reconciler.forget(key)
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(SCAN_INTERVAL)
+            self.scan()
+
+
+class Standalone:
+    def __init__(self, settings: Settings, directory: Path, state: Path | None = None) -> None:
+        self.settings = settings
+        self.directory = directory
+        self.store = SqliteStore(state or default_state_path(directory))
+        self.world = World()
+        self.resolver = Resolver(secrets_base.Context(allow_local=True), self.world.secret_reference)
+        self.reporter = StandaloneReporter(self.store, self.world)
+        key = settings.wandb_api_key()
+        self.wandb = WandbClient(settings.wandb_base_url, key) if key else None
+        self.engine = Engine(settings, self.world, self.store, self.resolver, self.reporter, wandb=self.wandb)
+        self.reconciler = Reconciler(self.world, self.resolver, settings.egress_policy, self.reporter)
+        self.reconciler.source_problem = self.engine.source_problem
+        self.reconciler.on_change.append(lambda key: self.engine.replan())
+        self.engine.health_listeners.append(self._requeue)
+        self.folder = ManifestFolder(directory, self.reconciler)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._runners: list[web.AppRunner] = []
+
+    def _requeue(self, keys: list[Key]) -> None:
+        for key in keys:
+            self.reconciler.queue.add(key)
+
+    def receiver(self) -> Receiver | None:
+        if not self.settings.receiver_address:
+            return None
+        if not self.settings.receiver_secret_ref:
+            raise SystemExit("--receiver-address needs --receiver-secret-ref NS/NAME: unsigned deliveries are "
+                             "never accepted")
+
+        def ref(text: str) -> tuple[str, str]:
+            namespace, _, name = text.rpartition("/")
+            return namespace or "default", name
+
+        async def resolve(namespace: str, name: str) -> str:
+            return (await self.resolver.resolve(namespace, name)).value
+
+        config = ReceiverConfig(ref(self.settings.receiver_secret_ref),
+                                ref(self.settings.receiver_token_ref) if self.settings.receiver_token_ref else None)
+        return Receiver(config, resolve, self.engine.handle)
+
+    async def start(self) -> None:
+        self.folder.scan()
+        await self.engine.start()
+        self._tasks = [asyncio.create_task(self.reconciler.run(), name="wbauto-reconciler"),
+                       asyncio.create_task(self.folder.watch(), name="wbauto-manifests")]
+        receiver = self.receiver()
+        for address, routes in ((self.settings.metrics_address, http.metrics_routes()),
+                                (self.settings.health_address, http.health_routes(lambda: (True, "standalone"))),
+                                (self.settings.receiver_address, receiver.routes() if receiver else [])):
+            runner = await http.serve(address, routes)
+            if runner is not None:
+                self._runners.append(runner)
+        log.info("wbauto standalone started on %s (%d objects, W&B polling %s)", self.directory,
+                 len(self.world.bodies), "on" if self.wandb else "off: no WANDB_API_KEY")
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for runner in self._runners:
+            await runner.cleanup()
+        await self.engine.stop()
+        if self.wandb is not None:
+            await self.wandb.aclose()
+        await self.store.close()
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until every loaded object is Ready."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not all(self.world.ready.get(k) for k in self.world.bodies):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("objects not reconciled in time")
+            await asyncio.sleep(0.05)
+
+
+async def run(settings: Settings, directory: Path, state: Path | None) -> int:
+    if not await asyncio.to_thread(directory.is_dir):
+        log.error("%s is not a directory of manifests", directory)
+        return 2
+    app = Standalone(settings, directory, state)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await app.stop()
+    return 0

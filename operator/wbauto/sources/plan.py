@@ -1,0 +1,80 @@
+"""Which W&B scopes to poll and what to read in each, from the loaded Automations (pure).
+
+Automations are grouped by the project they look at (a registry is the project
+``wandb-registry-<name>`` of the organization's entity; an entity scope covers all the entity's
+projects), so every Automation on a scope shares one poller and the request count does not grow with
+the number of Automations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from wbauto.api.automation import AutomationSpec
+from wbauto.api.manifests import Resource
+from wbauto.engine import metrics
+
+
+@dataclass(frozen=True, order=True)
+class ScopeKey:
+    entity: str
+    project: str | None  # None: every project of the entity
+
+    def __str__(self) -> str:
+        return f"{self.entity}/{self.project or '*'}"
+
+
+@dataclass
+class Needs:
+    """What a scope's poller must read."""
+
+    artifacts: bool = False
+    collections: set[str] | None = field(default_factory=set)  # None: every collection
+    runs: bool = False
+    metrics: dict[str, int] = field(default_factory=dict)  # metric → trailing values to keep
+
+    def merge(self, other: Needs) -> None:
+        self.artifacts |= other.artifacts
+        if self.collections is None or other.collections is None:
+            self.collections = None
+        else:
+            self.collections |= other.collections
+        self.runs |= other.runs
+        for name, n in other.metrics.items():
+            self.metrics[name] = max(n, self.metrics.get(name, 0))
+
+
+def needs_of(spec: AutomationSpec) -> tuple[ScopeKey, Needs]:
+    s = spec.scope
+    needs = Needs()
+    if spec.event.is_run_event:
+        needs.runs = True
+        cfg = spec.event.config
+        if spec.event.key != "runStateChanged":
+            condition: metrics.Condition = cfg  # type: ignore[assignment]
+            needs.metrics[condition.metric] = metrics.needed_values(condition)
+    else:
+        needs.artifacts = True
+        needs.collections = None
+    if s.project is not None:
+        return ScopeKey(s.project.entity, s.project.project), needs
+    if s.registry is not None:
+        return ScopeKey(s.registry.organization, s.registry.project), needs
+    if s.collection is not None:
+        needs.collections = {s.collection.name}
+        return ScopeKey(s.collection.entity, s.collection.project), needs
+    assert s.entity is not None
+    return ScopeKey(s.entity.name, None), needs
+
+
+def plan(automations: Iterable[Resource]) -> dict[ScopeKey, Needs]:
+    """Scope → merged needs, for the enabled Automations."""
+    out: dict[ScopeKey, Needs] = {}
+    for res in automations:
+        spec: AutomationSpec = res.spec  # type: ignore[assignment]
+        if not spec.enabled:
+            continue
+        key, needs = needs_of(spec)
+        out.setdefault(key, Needs(collections=set())).merge(needs)
+    return out

@@ -1,0 +1,172 @@
+"""Inbound W&B webhook deliveries: the zero-latency event source.
+
+A W&B automation whose webhook points at the operator (``POST /wandb/events``) sends W&B's payload,
+signed with the webhook's secret (``X-Wandb-Signature``: base64 — or hex — HMAC-SHA256 of the raw
+body) and, when configured, an access token (``Authorization: Bearer``). The receiver verifies both,
+limits the body, turns the payload into the same :class:`~wbauto.api.event.Event` the poller produces
+and hands it to the engine; it answers 202 once the executions are stored.
+
+Answers: 202 accepted · 400 malformed JSON · 401 unsigned, bad signature or bad token · 405 not POST ·
+413 body over the limit · 415 not JSON · 422 not a W&B event payload · 503 secrets not resolvable.
+
+The W&B side needs this payload template (the variables W&B fills in)::
+
+    {"event_type": "${event_type}", "event_author": "${event_author}", "entity_name": "${entity_name}",
+     "project_name": "${project_name}", "artifact_version": "${artifact_version}",
+     "artifact_version_string": "${artifact_version_string}",
+     "artifact_collection_name": "${artifact_collection_name}", "alias": "${alias}", "tag": "${tag}",
+     "run_name": "${run_name}", "run_status": "${run_status}"}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from wbauto import telemetry
+from wbauto.api.event import ArtifactInfo, Event, EventType, RunInfo, Source, event_id
+from wbauto.errors import DependencyMissing, SecretError
+
+MAX_BODY = 1024 * 1024
+REPEAT_WINDOW = 600.0  # an identical body within 10 minutes is a redelivery of the same event
+PATH = "/wandb/events"
+
+EVENT_TYPES = {t.value: t for t in EventType if t is not EventType.RUN_HISTORY}
+EVENT_TYPES.update({"LINK_ARTIFACT": EventType.LINK_MODEL, "RUN_METRIC_THRESHOLD": EventType.RUN_METRIC})
+
+
+class PayloadError(ValueError):
+    """Raised when a body is JSON but not a W&B event payload."""
+
+
+def verify_signature(secret: str, body: bytes, header: str) -> bool:
+    """Constant-time check of X-Wandb-Signature in base64 (W&B docs) or hex form."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    candidate = header.strip()
+    if candidate.lower().startswith("sha256="):
+        candidate = candidate[7:]
+    try:
+        given = bytes.fromhex(candidate) if len(candidate) == 64 else base64.b64decode(candidate, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(digest, given)
+
+
+def parse_payload(doc: Any, *, body_id: str, received: datetime.datetime) -> Event:
+    """W&B's rendered payload → Event."""
+    if not isinstance(doc, dict):
+        raise PayloadError("the body must be a JSON object")
+    raw_type = str(doc.get("event_type") or "")
+    if raw_type not in EVENT_TYPES:
+        raise PayloadError(f"event_type {raw_type!r} is not a W&B event type")
+    kind = EVENT_TYPES[raw_type]
+    entity, project = str(doc.get("entity_name") or ""), str(doc.get("project_name") or "")
+    version_string = str(doc.get("artifact_version_string") or "")
+    if not entity or not project:
+        # W&B renders both for every event; fall back to the version string's own path
+        parts = version_string.split(":")[0].split("/")
+        if len(parts) == 3:
+            entity, project = entity or parts[0], project or parts[1]
+    if not entity or not project:
+        raise PayloadError("entity_name and project_name are required")
+    artifact = None
+    collection = str(doc.get("artifact_collection_name") or "")
+    if collection or version_string:
+        path, _, label = version_string.partition(":")
+        collection = collection or path.split("/")[-1]
+        artifact_id = str(doc.get("artifact_version") or "").removeprefix("wandb-artifact://_id/")
+        version = label if label.startswith("v") and label[1:].isdigit() else ""
+        artifact = ArtifactInfo(id=artifact_id, collection=collection, version=version,
+                                version_index=int(version[1:]) if version else None,
+                                aliases=[label] if label and not version else [])
+    run = None
+    if doc.get("run_name"):
+        state = str(doc.get("run_status") or "").upper()
+        run = RunInfo(id=str(doc.get("run_id") or doc["run_name"]), display_name=str(doc["run_name"]), state=state)
+    return Event(id=body_id, type=kind, time=received, source=Source.RECEIVER,
+                 author=str(doc.get("event_author") or ""), entity=entity, project=project,
+                 alias=str(doc.get("alias") or ""), tag=str(doc.get("tag") or ""), artifact=artifact, run=run)
+
+
+@dataclass
+class ReceiverConfig:
+    """Which SecretReferences hold the receiver's signing secret and (optional) access token."""
+
+    secret_ref: tuple[str, str]  # (namespace, name)
+    token_ref: tuple[str, str] | None = None
+
+
+Resolve = Callable[[str, str], Awaitable[str]]
+Handle = Callable[[Event], Awaitable[list[Any]]]
+
+
+class Receiver:
+    def __init__(self, config: ReceiverConfig, resolve: Resolve, handle: Handle) -> None:
+        self.config = config
+        self._resolve = resolve
+        self._handle = handle
+        self._seen: dict[str, float] = {}
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(PATH, self.post), web.route("*", PATH, self.wrong_method)]
+
+    async def wrong_method(self, request: web.Request) -> web.Response:
+        return _answer(405, "use POST")
+
+    def _event_id(self, body: bytes) -> str:
+        digest = hashlib.sha256(body).hexdigest()
+        now = time.monotonic()
+        self._seen = {k: t for k, t in self._seen.items() if now - t < REPEAT_WINDOW}
+        first = self._seen.setdefault(digest, now)
+        return event_id("receiver", digest, int(first * 1000))
+
+    async def post(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return _answer(413, f"body over {MAX_BODY} bytes")
+        if request.content_type != "application/json":
+            return _answer(415, "Content-Type must be application/json")
+        try:
+            body = await request.content.read(MAX_BODY + 1)
+        except ValueError:
+            return _answer(400, "unreadable body")
+        if len(body) > MAX_BODY:
+            return _answer(413, f"body over {MAX_BODY} bytes")
+        signature = request.headers.get("X-Wandb-Signature")
+        if not signature:
+            return _answer(401, "unsigned: X-Wandb-Signature is required")
+        try:
+            secret = await self._resolve(*self.config.secret_ref)
+            token = await self._resolve(*self.config.token_ref) if self.config.token_ref else None
+        except (SecretError, DependencyMissing):
+            return _answer(503, "the receiver's secrets cannot be resolved; see the operator's logs")
+        if token is not None:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return _answer(401, "missing or wrong bearer token")
+        if not verify_signature(secret, body, signature):
+            return _answer(401, "bad signature")
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return _answer(400, "the body is not valid JSON")
+        try:
+            event = parse_payload(doc, body_id=self._event_id(body), received=datetime.datetime.now(datetime.UTC))
+        except PayloadError as exc:
+            return _answer(422, str(exc))
+        created = await self._handle(event)
+        return _answer(202, "accepted", event=event.id, executions=len(created))
+
+
+def _answer(code: int, message: str, **extra: Any) -> web.Response:
+    telemetry.RECEIVER_REQUESTS.labels(str(code)).inc()
+    return web.json_response({"status": code, "message": message, **extra}, status=code)

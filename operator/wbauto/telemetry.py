@@ -1,0 +1,37 @@
+"""Prometheus metrics. Labels are bounded: automation names come from manifests (not from W&B data),
+actions and outcomes are fixed sets; nothing carries URLs, ids or secret values."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+EXECUTIONS = Counter("wbauto_executions_total", "Executions reaching a terminal status.",
+                     ["automation", "action", "outcome"], registry=REGISTRY)
+ATTEMPTS = Counter("wbauto_delivery_attempts_total", "Delivery attempts by result (ok, retry, fail).",
+                   ["action", "result"], registry=REGISTRY)
+RETRIES = Counter("wbauto_delivery_retries_total", "Attempts scheduled again after a retryable failure.",
+                  ["action"], registry=REGISTRY)
+ATTEMPT_SECONDS = Histogram("wbauto_delivery_attempt_seconds", "Duration of one delivery attempt.",
+                            ["action"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
+EVENT_TO_DELIVERY = Histogram("wbauto_event_to_delivery_seconds",
+                              "From the event being observed to its execution finishing.",
+                              ["action"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
+QUEUE_DEPTH = Gauge("wbauto_queue_depth", "Pending executions (waiting or in flight).", registry=REGISTRY)
+EVENTS = Counter("wbauto_events_total", "Events produced, by source and W&B event type.",
+                 ["source", "type"], registry=REGISTRY)
+POLL_REQUESTS = Counter("wbauto_poll_requests_total", "GraphQL requests sent to W&B by the pollers.",
+                        ["scope"], registry=REGISTRY)
+POLL_ERRORS = Counter("wbauto_poll_errors_total", "Poll cycles that failed (W&B unavailable, errors).",
+                      ["scope"], registry=REGISTRY)
+POLL_SECONDS = Histogram("wbauto_poll_cycle_seconds", "Duration of one poll cycle of one scope.",
+                         ["scope"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
+RECEIVER_REQUESTS = Counter("wbauto_receiver_requests_total", "Inbound W&B webhook requests by HTTP status.",
+                            ["code"], registry=REGISTRY)
+SECRET_RESOLUTIONS = Counter("wbauto_secret_resolutions_total", "Secret backend reads by result.",
+                             ["backend", "result"], registry=REGISTRY)
+LEADER = Gauge("wbauto_leader", "1 while this replica holds the leader Lease.", registry=REGISTRY)
+AUTOMATIONS = Gauge("wbauto_automations", "Automations loaded (valid).", registry=REGISTRY)

@@ -36,7 +36,7 @@ from wbauto.runtime.settings import Settings
 from wbauto.runtime.standalone import Standalone
 
 EXAMPLE = "01-production-alias-webhook"
-SECRET_ENV = "WBAUTO_DEMO_SIGNING_KEY"
+SIGNING_ENV = "WBAUTO_DEMO_SIGNING_KEY"
 ENTITY, PROJECT, COLLECTION = "acme", "fraud-detection", "fraud-model"
 
 
@@ -67,7 +67,7 @@ def prepare(example: Path, target: Path, receiver_url: str) -> tuple[str, str]:
     automation = next(d for d in ours if d["kind"] == kinds.AUTOMATION.kind)
     for doc in ours:
         if doc["kind"] == kinds.SECRET_REFERENCE.kind:
-            doc["spec"] = {"env": {"name": SECRET_ENV}}
+            doc["spec"] = {"env": {"name": SIGNING_ENV}}
         elif doc["kind"] == kinds.WEBHOOK.kind:
             doc["spec"]["url"] = receiver_url
     (target / "manifests.yaml").write_text(yaml.safe_dump_all(ours, sort_keys=False))
@@ -127,7 +127,7 @@ async def wait_for(predicate: Any, timeout: float, what: str) -> None:
 async def demo(example: Path, timeout: float) -> int:
     signing_key = secrets.token_urlsafe(24)
     api_key = secrets.token_hex(20)
-    os.environ[SECRET_ENV] = signing_key
+    os.environ[SIGNING_ENV] = signing_key
     with tempfile.TemporaryDirectory(prefix="wbauto-demo-") as tmp, Emulator(api_key=api_key) as emulator:
         work = Path(tmp)
         state = emulator.state
@@ -146,7 +146,7 @@ async def demo(example: Path, timeout: float) -> int:
         print("wbauto demo — W&B Automations without a cluster or a W&B account\n")
         print(f"  W&B emulator      {emulator.url}  ({ENTITY}/{PROJECT}, collection {COLLECTION} v0, v1)")
         print(f"  receiver          {receiver.url}  (verifies X-Wandb-Signature itself)")
-        print(f"  engine            standalone on {example} (SecretReference → ${SECRET_ENV}, "
+        print(f"  engine            standalone on {example} (SecretReference → ${SIGNING_ENV}, "
               "Webhook → the receiver)")
         try:
             await engine.start()

@@ -31,11 +31,11 @@ async def _records(args: argparse.Namespace) -> list[ExecutionRecord]:
         path = args.state or default_state_path(args.manifests)
         if not path.exists():
             raise SystemExit(f"error: no state file at {path}")
-        store = SqliteStore(path)
+        sqlite = SqliteStore(path)
         try:
-            return await store.history(args.namespace, args.automation, args.limit)
+            return await sqlite.history(args.namespace, args.automation, args.limit)
         finally:
-            await store.close()
+            await sqlite.close()
     from wbauto.k8s import client as kube
     from wbauto.k8s import config
     from wbauto.k8s.store import KubeStore

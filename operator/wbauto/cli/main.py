@@ -15,6 +15,7 @@ COMMANDS = {
     "test-webhook": ("wbauto.cli.testwebhook", "send a test payload through a Webhook (W&B's Test button)"),
     "history": ("wbauto.cli.history", "list executions, newest first"),
     "demo": ("wbauto.cli.demo", "run the no-cluster demo: emulator, receiver and engine"),
+    "emulator": ("wbauto.cli.emulator", "run the W&B server emulator"),
 }
 
 

@@ -63,6 +63,11 @@ def _compare(value: float, cmp: Cmp, threshold: float) -> bool:
     return value <= threshold
 
 
+def _at_least(value: float, bound: float) -> bool:
+    """Inclusive ``value >= bound``, tolerant of float rounding (0.9 - 1.0 is -0.09999999999999998)."""
+    return value >= bound or math.isclose(value, bound, rel_tol=1e-9, abs_tol=1e-12)
+
+
 def _num(x: float) -> str:
     return f"{x:.6g}"
 
@@ -100,9 +105,9 @@ def change(values: Sequence[float], cfg: RunMetricChange, step: int) -> Evaluati
             return None
         delta = delta / abs(before)
     fired = (
-        delta >= cfg.amount if cfg.direction is Direction.INCREASE
-        else -delta >= cfg.amount if cfg.direction is Direction.DECREASE
-        else abs(delta) >= cfg.amount
+        _at_least(delta, cfg.amount) if cfg.direction is Direction.INCREASE
+        else _at_least(-delta, cfg.amount) if cfg.direction is Direction.DECREASE
+        else _at_least(abs(delta), cfg.amount)
     )
     if not fired:
         return None
@@ -129,9 +134,9 @@ def zscore(values: Sequence[float], cfg: RunMetricZScore, step: int) -> Evaluati
         return None
     z = (latest - mean) / std
     fired = (
-        z >= cfg.threshold if cfg.direction is Direction.INCREASE
-        else z <= -cfg.threshold if cfg.direction is Direction.DECREASE
-        else abs(z) >= cfg.threshold
+        _at_least(z, cfg.threshold) if cfg.direction is Direction.INCREASE
+        else _at_least(-z, cfg.threshold) if cfg.direction is Direction.DECREASE
+        else _at_least(abs(z), cfg.threshold)
     )
     if not fired:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import datetime
 
-from wbauto.api.automation import REGISTRY_PREFIX, AutomationSpec, RunMetricThreshold
+from wbauto.api.automation import REGISTRY_PREFIX, AutomationSpec, RunMetricChange, RunMetricThreshold
 from wbauto.api.event import ArtifactInfo, Event, EventType, MetricSeries, RunInfo, Source
 from wbauto.engine import matching, metrics
 
@@ -85,7 +85,7 @@ def _series_that_fires(condition: metrics.Condition) -> list[float]:
         margin = max(abs(condition.threshold) * 0.2, 0.01)
         below = condition.cmp.value in ("$lt", "$lte")
         return [condition.threshold - margin if below else condition.threshold + margin] * n
-    if hasattr(condition, "amount"):  # change: a prior plateau, then a jump in the chosen direction
+    if isinstance(condition, RunMetricChange):  # a prior plateau, then a jump in the chosen direction
         current = condition.current_window
         prior = n - current
         direction = -1.0 if condition.direction.value == "DECREASE" else 1.0

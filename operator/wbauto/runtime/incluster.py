@@ -107,7 +107,7 @@ class InCluster:
 
     async def _lead(self) -> None:
         self.leading = True
-        for key in self.world.keys():
+        for key in self.world.keys_of():
             self.reconciler.queue.add(key)
         await self.engine.start()
         self._leader_tasks = [

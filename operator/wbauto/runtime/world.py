@@ -75,7 +75,7 @@ class World:
             if key[0] == kinds.AUTOMATION.kind:
                 yield res
 
-    def keys(self, kind: str | None = None) -> list[Key]:
+    def keys_of(self, kind: str | None = None) -> list[Key]:
         return [k for k in set(self.bodies) if kind is None or k[0] == kind]
 
     def dependents(self, key: Key) -> list[Key]:

@@ -292,7 +292,8 @@ class ScopePoller:
         watermark = _parse_time(state.get("seen")) - RUN_SLACK if state.get("seen") else None
         nodes = await self._recent_runs(project, watermark)
         events: list[Event] = []
-        history_todo: list[tuple[dict[str, Any], int, int]] = []
+        history_todo: list[tuple[dict[str, Any], int, int, bool]] = []
+        keep = max(self.needs.metrics.values(), default=0)
         newest = _parse_time(state.get("seen")) if state.get("seen") else None
         for node in nodes:
             heartbeat = _parse_time(node.get("heartbeatAt"))
@@ -307,6 +308,9 @@ class ScopePoller:
                 quiet = baseline or not created_after_baseline
                 entry = runs[run_id] = {"state": "" if not quiet else run_state,
                                         "step": last_step if quiet else -1, "tails": {}}
+                if quiet and keep and run_state == "running" and last_step >= 0:
+                    # seed the windows with the run's recent values (no events for them)
+                    history_todo.append((node, max(0, last_step - keep + 1), last_step + 1, True))
             if run_state != entry["state"] and run_state in RUN_STATES:
                 events.append(self._event(project, EventType.RUN_STATE,
                                           event_id("state", project, run_id, run_state, rev),
@@ -314,7 +318,7 @@ class ScopePoller:
             entry["state"] = run_state
             entry["hb"] = _iso(heartbeat)
             if self.needs.metrics and last_step > entry["step"]:
-                history_todo.append((node, entry["step"] + 1, last_step + 1))
+                history_todo.append((node, entry["step"] + 1, last_step + 1, False))
             elif last_step > entry["step"]:
                 entry["step"] = last_step
         events += await self._history(project, runs, history_todo)
@@ -349,9 +353,10 @@ class ScopePoller:
             after = page.get("endCursor")
 
     async def _history(self, project: str, runs: dict[str, Any],
-                       todo: list[tuple[dict[str, Any], int, int]]) -> list[Event]:
-        rows: dict[str, list[dict[str, Any]]] = {str(n["name"]): [] for n, _, _ in todo}
-        pending = [(str(n["name"]), lo, hi) for n, lo, hi in todo]
+                       todo: list[tuple[dict[str, Any], int, int, bool]]) -> list[Event]:
+        """Fetch new history rows; ``seed`` entries only fill the windows (a baseline) and fire nothing."""
+        rows: dict[str, list[dict[str, Any]]] = {str(n["name"]): [] for n, _, _, _ in todo}
+        pending = [(str(n["name"]), lo, hi) for n, lo, hi, _ in todo]
         while pending:
             batch, pending = pending[:BATCH], pending[BATCH:]
             variables: dict[str, Any] = {"entity": self.key.entity, "project": project, "pageSize": HISTORY_PAGE}
@@ -367,7 +372,7 @@ class ScopePoller:
                     if last + 1 < hi:
                         pending.append((run_id, last + 1, hi))
         events: list[Event] = []
-        for node, _lo, hi in todo:
+        for node, _lo, hi, seed in todo:
             run_id = str(node["name"])
             entry = runs[run_id]
             new_rows = sorted(rows[run_id], key=lambda r: int(r["_step"]))
@@ -383,7 +388,7 @@ class ScopePoller:
                                            values=[v for _, v in combined], new_from=len(tail)))
                 entry["tails"][metric] = [[s, v] for s, v in combined[-keep:]]
             entry["step"] = hi - 1
-            if series and new_rows:
+            if series and new_rows and not seed:
                 first = int(new_rows[0]["_step"])
                 events.append(self._event(project, EventType.RUN_HISTORY,
                                           event_id("history", project, run_id, first),

@@ -1,0 +1,670 @@
+"""The emulator's in-memory W&B: entities, projects, artifacts, runs, queues, and how they change.
+
+The rules follow W&B: a registry is a project ``wandb-registry-<name>`` owned by an organization's
+entity; an alias is unique within a collection, so adding it to another version moves it; a newly
+committed (or linked) version takes ``latest``; a version linked into a portfolio gets its own index
+there. Run states are lowercase and every log or state change bumps ``heartbeatAt``.
+
+Every public method takes :attr:`State.lock`; the GraphQL layer holds it for a whole request, so each
+response is one consistent snapshot. Times come from the injectable ``clock``. The state also keeps
+the request counters, the failures to inject, and a journal of the artifact, alias, tag and run
+changes (who changed what, when; history rows are not journaled).
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import hashlib
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from wbauto.emulator import model, results
+from wbauto.emulator.model import ArtifactState, CollectionKind, EntityKind, RunState
+from wbauto.emulator.results import (
+    AliasChange,
+    ArtifactVersion,
+    Change,
+    OrganizationInfo,
+    ProjectInfo,
+    QueuedItem,
+    QueueInfo,
+    RunInfo,
+    TagChange,
+)
+
+_VERSION = re.compile(r"v\d+")
+_NAME = re.compile(r"[\w.-]+")
+
+
+class EmulatorError(Exception):
+    """A state method was called with something W&B would refuse."""
+
+
+class NotFound(EmulatorError):
+    """The entity, project, collection, version, run or queue does not exist."""
+
+
+class InvalidRequest(EmulatorError):
+    """The request conflicts with W&B's rules (name taken, wrong type, bad step, ...)."""
+
+
+class FailureKind(enum.StrEnum):
+    """How an injected failure answers a GraphQL request."""
+
+    HTTP_500 = "http500"
+    HTTP_429 = "http429"
+    GRAPHQL = "graphql"
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: FailureKind
+    retry_after: int
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class State:
+    """A thread-safe in-memory W&B. ``viewer`` is the user the API key belongs to."""
+
+    def __init__(self, *, viewer: str = "wbauto", clock: Callable[[], datetime] = utc_now) -> None:
+        self.lock = threading.RLock()
+        self._clock = clock
+        self._numbers: collections.Counter[str] = collections.Counter()
+        self._entities: dict[str, model.Entity] = {}
+        self._users: dict[str, model.User] = {}
+        self._organizations: dict[str, model.Organization] = {}
+        self._tags: dict[str, model.Tag] = {}
+        self._artifacts: dict[int, model.Artifact] = {}
+        self._collections: dict[int, model.Collection] = {}
+        self._requests: collections.Counter[str] = collections.Counter()
+        self._failures: collections.deque[Failure] = collections.deque()
+        self._changes: list[Change] = []
+        self.viewer = self._user(viewer)
+
+    # Lookups (no side effects; the GraphQL resolvers use these) -----------------------------------
+
+    def entity(self, name: str) -> model.Entity | None:
+        with self.lock:
+            return self._entities.get(name)
+
+    def organization(self, name: str) -> model.Organization | None:
+        with self.lock:
+            return self._organizations.get(name)
+
+    def project(self, entity: str, name: str) -> model.Project | None:
+        with self.lock:
+            owner = self._entities.get(entity)
+            return owner.projects.get(name) if owner else None
+
+    def user(self, username: str) -> model.User | None:
+        with self.lock:
+            return self._users.get(username)
+
+    def organizations(self) -> list[model.Organization]:
+        with self.lock:
+            return list(self._organizations.values())
+
+    def teams(self) -> list[model.Entity]:
+        with self.lock:
+            return [e for e in self._entities.values() if e.kind is EntityKind.TEAM]
+
+    def artifact(self, number: int) -> model.Artifact | None:
+        with self.lock:
+            found = self._artifacts.get(number)
+            return found if found and found.state is not ArtifactState.DELETED else None
+
+    def collection(self, number: int) -> model.Collection | None:
+        with self.lock:
+            return self._collections.get(number)
+
+    # Entities, organizations, projects -------------------------------------------------------------
+
+    def create_organization(self, name: str, *, entity: str = "", teams: Sequence[str] = ()) -> OrganizationInfo:
+        """An organization whose org entity (``entity``, default ``name``) owns its registries."""
+        with self.lock:
+            entity_name = entity or name
+            if name in self._organizations:
+                raise InvalidRequest(f"organization {name!r} already exists")
+            if entity_name in self._entities:
+                raise InvalidRequest(f"entity {entity_name!r} already exists")
+            org_entity = self._new_entity(entity_name, EntityKind.ORGANIZATION)
+            org = model.Organization(self._next("Organization"), name, org_entity)
+            org_entity.organization = org
+            for team in teams:
+                self._team(team).organization = org
+            self._organizations[name] = org
+            return OrganizationInfo(org.id, org.name, org_entity.name)
+
+    def create_project(self, entity: str, project: str) -> ProjectInfo:
+        with self.lock:
+            found = self._project(entity, project, create=True)
+            return ProjectInfo(found.id, found.entity.name, found.name, found.created_at)
+
+    def create_registry(self, organization: str, name: str) -> ProjectInfo:
+        """The registry ``name``: project ``wandb-registry-<name>`` of the organization's entity."""
+        with self.lock:
+            org = self._organizations.get(organization)
+            if org is None:
+                raise NotFound(f"organization {organization!r} does not exist")
+            registry = model.REGISTRY_PREFIX + name
+            if registry in org.org_entity.projects:
+                raise InvalidRequest(f"registry {name!r} already exists")
+            found = self._new_project(org.org_entity, registry)
+            return ProjectInfo(found.id, org.org_entity.name, found.name, found.created_at)
+
+    # Artifacts -------------------------------------------------------------------------------------
+
+    def log_artifact(
+        self,
+        entity: str,
+        project: str,
+        collection: str,
+        *,
+        type: str = "model",
+        metadata: Mapping[str, Any] | None = None,
+        aliases: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        author: str = "",
+        state: str = "COMMITTED",
+        run: str | None = None,
+    ) -> ArtifactVersion:
+        """A new version of the source collection (created on first use). ``run`` (a run id of the same
+        project) makes the run its creator; otherwise ``author`` (default: the viewer) is.
+        A PENDING version takes its aliases and ``latest`` when :meth:`commit_artifact` commits it."""
+        initial = _artifact_state(state)
+        if initial is ArtifactState.DELETED:
+            raise InvalidRequest("a new version is PENDING or COMMITTED")
+        for alias in aliases:
+            _check_alias(alias)
+        with self.lock:
+            owner = self._project(entity, project, create=True)
+            if owner.is_registry:
+                raise InvalidRequest("versions are logged to a project and linked into a registry")
+            creator: model.User | model.Run = self._user(author) if author else self.viewer
+            if run is not None:
+                creator = self._run(owner, run)
+            sequence = self._collection(owner, collection, CollectionKind.SEQUENCE, type)
+            now = self._clock()
+            artifact = model.Artifact(
+                number=self._next("Artifact"),
+                sequence=sequence,
+                version_index=len(sequence.memberships),
+                state=initial,
+                digest="",
+                metadata=dict(metadata or {}),
+                created_at=now,
+                updated_at=now,
+                created_by=creator,
+                pending_aliases=list(aliases),
+            )
+            artifact.digest = _digest(sequence.id, artifact.version_index, artifact.metadata)
+            self._artifacts[artifact.number] = artifact
+            membership = self._add_membership(sequence, artifact, now)
+            for tag in tags:
+                artifact.tags.append(self._tag(tag))
+            who = results.username(creator)
+            self._journal("log_artifact", who, results.version_path(membership), None)
+            if initial is ArtifactState.COMMITTED:
+                self._apply_commit(artifact, who)
+            return results.version(membership)
+
+    def commit_artifact(self, artifact_id: str, *, author: str = "") -> ArtifactVersion:
+        """Commit a PENDING version: it takes ``latest`` and the aliases it was logged with."""
+        with self.lock:
+            artifact = self._artifact(artifact_id)
+            if artifact.state is not ArtifactState.PENDING:
+                raise InvalidRequest(f"artifact {artifact_id} is {artifact.state}, not PENDING")
+            who = author or results.username(artifact.created_by)
+            self._journal("commit_artifact", who, results.version_path(artifact.memberships[0]), None)
+            self._apply_commit(artifact, who)
+            return results.version(artifact.memberships[0])
+
+    def delete_artifact(self, artifact_id: str, *, author: str = "") -> ArtifactVersion:
+        """Delete a version: it disappears from every collection and loses its aliases."""
+        with self.lock:
+            artifact = self._artifact(artifact_id)
+            for membership in artifact.memberships:
+                for alias in membership.aliases:
+                    del membership.collection.aliases[alias.alias]
+            artifact.state = ArtifactState.DELETED
+            artifact.updated_at = self._clock()
+            self._journal("delete_artifact", author or self.viewer.username,
+                          results.version_path(artifact.memberships[0]), None)
+            return results.version(artifact.memberships[0])
+
+    def link_artifact(
+        self,
+        artifact_id: str,
+        *,
+        entity: str,
+        project: str,
+        collection: str,
+        aliases: Sequence[str] = (),
+        author: str = "",
+    ) -> ArtifactVersion:
+        """Link a committed version into a portfolio (created on first use, except registries, which
+        must exist). The link gets the next index of that portfolio and takes ``latest`` there; linking
+        the same version again only adds the aliases."""
+        for alias in aliases:
+            _check_alias(alias)
+        with self.lock:
+            artifact = self._artifact(artifact_id)
+            if artifact.state is not ArtifactState.COMMITTED:
+                raise InvalidRequest(f"artifact {artifact_id} is {artifact.state}; only committed versions link")
+            target = self._project(entity, project, create=True)
+            portfolio = self._collection(target, collection, CollectionKind.PORTFOLIO, artifact.sequence.type.name)
+            who = author or self.viewer.username
+            membership = next((m for m in artifact.memberships if m.collection is portfolio), None)
+            if membership is None:
+                membership = self._add_membership(portfolio, artifact, self._clock())
+                self._set_alias(membership, "latest")
+                self._journal("link_artifact", who, results.version_path(membership), None)
+            for alias in aliases:
+                self._move_alias(membership, alias, who)
+            return results.version(membership)
+
+    def add_alias(
+        self, entity: str, project: str, collection: str, version: str | int, alias: str, author: str = ""
+    ) -> AliasChange:
+        """Give ``alias`` to a version of the collection, moving it from the version that held it."""
+        _check_alias(alias)
+        with self.lock:
+            membership = self._membership(entity, project, collection, version)
+            return self._move_alias(membership, alias, author or self.viewer.username)
+
+    def remove_alias(
+        self, entity: str, project: str, collection: str, version: str | int, alias: str, author: str = ""
+    ) -> AliasChange:
+        with self.lock:
+            membership = self._membership(entity, project, collection, version)
+            held = membership.collection.aliases.get(alias)
+            if held is None or held.membership is not membership:
+                raise NotFound(f"{results.version_path(membership)} has no alias {alias!r}")
+            del membership.collection.aliases[alias]
+            self._journal("remove_alias", author or self.viewer.username, results.version_path(membership), alias)
+            return AliasChange(entity, project, collection, alias, None, membership.version, True, self._clock())
+
+    def add_tag(
+        self, entity: str, project: str, collection: str, version: str | int, tag: str, author: str = ""
+    ) -> TagChange:
+        with self.lock:
+            membership = self._membership(entity, project, collection, version)
+            tags = membership.artifact.tags
+            changed = all(t.name != tag for t in tags)
+            if changed:
+                tags.append(self._tag(tag))
+                self._journal("add_tag", author or self.viewer.username, results.version_path(membership), tag)
+            return TagChange(entity, project, collection, membership.version, tag, changed, self._clock())
+
+    def remove_tag(
+        self, entity: str, project: str, collection: str, version: str | int, tag: str, author: str = ""
+    ) -> TagChange:
+        with self.lock:
+            membership = self._membership(entity, project, collection, version)
+            tags = membership.artifact.tags
+            kept = [t for t in tags if t.name != tag]
+            if len(kept) == len(tags):
+                raise NotFound(f"{results.version_path(membership)} has no tag {tag!r}")
+            tags[:] = kept
+            self._journal("remove_tag", author or self.viewer.username, results.version_path(membership), tag)
+            return TagChange(entity, project, collection, membership.version, tag, True, self._clock())
+
+    def add_collection_tag(self, entity: str, project: str, collection: str, tag: str, author: str = "") -> TagChange:
+        with self.lock:
+            found = self._existing_collection(entity, project, collection)
+            changed = all(t.name != tag for t in found.tags)
+            if changed:
+                found.tags.append(self._tag(tag))
+                found.updated_at = self._clock()
+                self._journal("add_collection_tag", author or self.viewer.username, results.collection_path(found), tag)
+            return TagChange(entity, project, collection, None, tag, changed, self._clock())
+
+    def remove_collection_tag(
+        self, entity: str, project: str, collection: str, tag: str, author: str = ""
+    ) -> TagChange:
+        with self.lock:
+            found = self._existing_collection(entity, project, collection)
+            kept = [t for t in found.tags if t.name != tag]
+            if len(kept) == len(found.tags):
+                raise NotFound(f"{results.collection_path(found)} has no tag {tag!r}")
+            found.tags[:] = kept
+            found.updated_at = self._clock()
+            self._journal("remove_collection_tag", author or self.viewer.username, results.collection_path(found), tag)
+            return TagChange(entity, project, collection, None, tag, True, self._clock())
+
+    # Runs ------------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        entity: str,
+        project: str,
+        *,
+        run_id: str | None = None,
+        display_name: str = "",
+        user: str = "",
+        state: str = "running",
+        config: Mapping[str, Any] | None = None,
+    ) -> RunInfo:
+        """A run (id: 8 random characters unless given) owned by ``user`` (default: the viewer)."""
+        initial = _run_state(state)
+        name = run_id or uuid.uuid4().hex[:8]
+        if not _NAME.fullmatch(name):
+            raise InvalidRequest(f"invalid run id {name!r}")
+        with self.lock:
+            owner = self._project(entity, project, create=True)
+            if name in owner.runs:
+                raise InvalidRequest(f"run {entity}/{project}/{name} already exists")
+            now = self._clock()
+            run = model.Run(
+                number=self._next("Run"),
+                name=name,
+                project=owner,
+                display_name=display_name or name,
+                state=initial,
+                user=self._user(user) if user else self.viewer,
+                config=dict(config or {}),
+                created_at=now,
+                heartbeat_at=now,
+            )
+            owner.runs[name] = run
+            self._journal("create_run", run.user.username, results.run_path(run), run.state.value)
+            return results.run_info(run)
+
+    def log_history(
+        self, entity: str, project: str, run_id: str, rows: Sequence[Mapping[str, Any]]
+    ) -> RunInfo:
+        """Append history rows. A row without ``_step`` gets the next one; given steps must increase.
+        Rows also get ``_runtime`` and ``_timestamp`` when missing, as the SDK adds them; the summary
+        takes each row's values."""
+        with self.lock:
+            run = self._run(self._existing_project(entity, project), run_id)
+            now = self._clock()
+            step = run.last_step
+            prepared = []
+            for row in rows:
+                given = row.get("_step")
+                if given is not None and (not isinstance(given, int) or isinstance(given, bool) or given <= step):
+                    raise InvalidRequest(f"_step {given!r} does not follow step {step} of {results.run_path(run)}")
+                step = step + 1 if given is None else given
+                prepared.append({
+                    **row,
+                    "_step": step,
+                    "_runtime": row.get("_runtime", (now - run.created_at).total_seconds()),
+                    "_timestamp": row.get("_timestamp", now.timestamp()),
+                })
+            for row in prepared:
+                run.rows.append(row)
+                run.summary.update(row)
+                run.key_counts.update(row.keys())
+            run.heartbeat_at = now
+            return results.run_info(run)
+
+    def set_run_state(self, entity: str, project: str, run_id: str, state: str, author: str = "") -> RunInfo:
+        new = _run_state(state)
+        with self.lock:
+            run = self._run(self._existing_project(entity, project), run_id)
+            run.state = new
+            run.heartbeat_at = self._clock()
+            self._journal("set_run_state", author or run.user.username, results.run_path(run), new.value)
+            return results.run_info(run)
+
+    # Run queues ------------------------------------------------------------------------------------
+
+    def create_run_queue(self, entity: str, project: str, name: str, author: str = "") -> QueueInfo:
+        with self.lock:
+            owner = self._project(entity, project, create=True)
+            if name in owner.run_queues:
+                raise InvalidRequest(f"run queue {name!r} already exists in {entity}/{project}")
+            queue = model.RunQueue(
+                self._next("RunQueue"), name, owner, self._user(author) if author else self.viewer, self._clock()
+            )
+            owner.run_queues[name] = queue
+            return results.queue_info(queue)
+
+    def push_to_run_queue(
+        self,
+        entity: str,
+        project: str,
+        queue: str,
+        run_spec: dict[str, Any],
+        *,
+        priority: int | None = None,
+        template_variable_values: dict[str, Any] | None = None,
+    ) -> QueuedItem | None:
+        """Queue a launch spec; None when the queue does not exist (W&B answers null)."""
+        with self.lock:
+            owner = self.project(entity, project)
+            found = owner.run_queues.get(queue) if owner else None
+            if found is None:
+                return None
+            item = model.QueueItem(
+                self._next("RunQueueItem"), found, run_spec, priority, template_variable_values, self._clock()
+            )
+            found.items.append(item)
+            return results.queued(item)
+
+    def queue_items(self, entity: str, project: str, queue: str) -> list[QueuedItem]:
+        with self.lock:
+            found = self._existing_project(entity, project).run_queues.get(queue)
+            if found is None:
+                raise NotFound(f"run queue {entity}/{project}/{queue} does not exist")
+            return [results.queued(item) for item in found.items]
+
+    # Requests, failures, journal -------------------------------------------------------------------
+
+    def count_request(self, operation: str) -> None:
+        with self.lock:
+            self._requests[operation] += 1
+
+    def stats(self) -> dict[str, int]:
+        """GraphQL requests received per operation name (failed and injected-failure ones included)."""
+        with self.lock:
+            return dict(self._requests)
+
+    def reset_stats(self) -> None:
+        with self.lock:
+            self._requests.clear()
+
+    def fail_next(self, n: int, kind: str, *, retry_after: int = 1) -> None:
+        """Make the next ``n`` GraphQL requests fail: ``http500``, ``http429`` (with ``Retry-After:
+        retry_after``) or ``graphql`` (HTTP 200 with an ``errors`` entry and no data)."""
+        try:
+            failure = Failure(FailureKind(kind), retry_after)
+        except ValueError:
+            raise InvalidRequest(f"kind must be one of {[k.value for k in FailureKind]}") from None
+        if n < 0 or retry_after < 0:
+            raise InvalidRequest("n and retry_after must not be negative")
+        with self.lock:
+            self._failures.extend([failure] * n)
+
+    def take_failure(self) -> Failure | None:
+        with self.lock:
+            return self._failures.popleft() if self._failures else None
+
+    def changes(self, since: int = 0) -> list[Change]:
+        """The journal entries with ``seq`` > ``since``, oldest first."""
+        with self.lock:
+            return self._changes[since:]
+
+    # Internals -------------------------------------------------------------------------------------
+
+    def _next(self, kind: str) -> int:
+        self._numbers[kind] += 1
+        return self._numbers[kind]
+
+    def _journal(self, kind: str, author: str, target: str, value: str | None) -> None:
+        self._changes.append(Change(len(self._changes) + 1, kind, self._clock(), author, target, value))
+
+    def _new_entity(self, name: str, kind: EntityKind) -> model.Entity:
+        if not _NAME.fullmatch(name):
+            raise InvalidRequest(f"invalid entity name {name!r}")
+        entity = model.Entity(self._next("Entity"), name, kind, self._clock())
+        self._entities[name] = entity
+        return entity
+
+    def _user(self, username: str) -> model.User:
+        found = self._users.get(username)
+        if found is None:
+            if username in self._entities:
+                raise InvalidRequest(f"{username!r} names a {self._entities[username].kind} entity, not a user")
+            found = model.User(self._next("User"), username, self._new_entity(username, EntityKind.USER))
+            self._users[username] = found
+        return found
+
+    def _team(self, name: str) -> model.Entity:
+        return self._entities.get(name) or self._new_entity(name, EntityKind.TEAM)
+
+    def _new_project(self, entity: model.Entity, name: str) -> model.Project:
+        if not _NAME.fullmatch(name):
+            raise InvalidRequest(f"invalid project name {name!r}")
+        found = model.Project(self._next("Project"), name, entity, self._clock())
+        entity.projects[name] = found
+        return found
+
+    def _project(self, entity: str, name: str, *, create: bool) -> model.Project:
+        owner = self._entities.get(entity)
+        found = owner.projects.get(name) if owner else None
+        if found is not None:
+            return found
+        if not create:
+            raise NotFound(f"project {entity}/{name} does not exist")
+        if name.startswith(model.REGISTRY_PREFIX):
+            raise NotFound(f"registry {entity}/{name} does not exist (see create_registry)")
+        return self._new_project(owner or self._team(entity), name)
+
+    def _existing_project(self, entity: str, name: str) -> model.Project:
+        return self._project(entity, name, create=False)
+
+    def _artifact_type(self, project: model.Project, name: str) -> model.ArtifactType:
+        found = project.artifact_types.get(name)
+        if found is None:
+            if not _NAME.fullmatch(name):
+                raise InvalidRequest(f"invalid artifact type {name!r}")
+            found = model.ArtifactType(self._next("ArtifactType"), name, project, self._clock())
+            project.artifact_types[name] = found
+        return found
+
+    def _collection(
+        self, project: model.Project, name: str, kind: CollectionKind, type_name: str
+    ) -> model.Collection:
+        found = project.collections.get(name)
+        if found is None:
+            if not _NAME.fullmatch(name):
+                raise InvalidRequest(f"invalid collection name {name!r}")
+            now = self._clock()
+            found = model.Collection(
+                self._next("ArtifactCollection"), kind, name, project, self._artifact_type(project, type_name), now, now
+            )
+            project.collections[name] = found
+            self._collections[found.number] = found
+        path = results.collection_path(found)
+        if found.kind is not kind:
+            raise InvalidRequest(f"{path} is an {found.kind.value}, not an {kind.value}")
+        if found.type.name != type_name:
+            raise InvalidRequest(f"{path} holds {found.type.name!r} artifacts, not {type_name!r}")
+        return found
+
+    def _existing_collection(self, entity: str, project: str, name: str) -> model.Collection:
+        found = self._existing_project(entity, project).collections.get(name)
+        if found is None:
+            raise NotFound(f"collection {entity}/{project}/{name} does not exist")
+        return found
+
+    def _membership(self, entity: str, project: str, collection: str, version: str | int) -> model.Membership:
+        found = self._existing_collection(entity, project, collection).membership(version)
+        if found is None:
+            raise NotFound(f"{entity}/{project}/{collection} has no version {version!r}")
+        return found
+
+    def _artifact(self, artifact_id: str) -> model.Artifact:
+        parsed = model.parse_gid(artifact_id)
+        found = self.artifact(parsed[1]) if parsed and parsed[0] == "Artifact" else None
+        if found is None:
+            raise NotFound(f"artifact {artifact_id} does not exist")
+        return found
+
+    def _run(self, project: model.Project, run_id: str) -> model.Run:
+        found = project.runs.get(run_id)
+        if found is None:
+            raise NotFound(f"run {project.entity.name}/{project.name}/{run_id} does not exist")
+        return found
+
+    def _tag(self, name: str) -> model.Tag:
+        if not name.strip():
+            raise InvalidRequest("a tag needs a name")
+        found = self._tags.get(name)
+        if found is None:
+            found = self._tags[name] = model.Tag(self._next("Tag"), name)
+        return found
+
+    def _add_membership(self, collection: model.Collection, artifact: model.Artifact, at: datetime) -> model.Membership:
+        membership = model.Membership(
+            self._next("ArtifactCollectionMembership"), collection, artifact, len(collection.memberships), at
+        )
+        collection.memberships.append(membership)
+        collection.updated_at = at
+        artifact.memberships.append(membership)
+        return membership
+
+    def _apply_commit(self, artifact: model.Artifact, author: str) -> None:
+        artifact.state = ArtifactState.COMMITTED
+        artifact.updated_at = self._clock()
+        source = artifact.memberships[0]
+        self._set_alias(source, "latest")
+        for alias in artifact.pending_aliases:
+            self._move_alias(source, alias, author)
+        artifact.pending_aliases.clear()
+
+    def _set_alias(self, membership: model.Membership, alias: str) -> str | None:
+        """Point ``alias`` at ``membership``; returns the version that held it before, if another."""
+        aliases = membership.collection.aliases
+        held = aliases.get(alias)
+        if held is not None and held.membership is membership:
+            return membership.version
+        aliases[alias] = model.Alias(self._next("ArtifactAlias"), alias, membership)
+        return held.membership.version if held else None
+
+    def _move_alias(self, membership: model.Membership, alias: str, author: str) -> AliasChange:
+        previous = self._set_alias(membership, alias)
+        changed = previous != membership.version
+        if changed:
+            self._journal("add_alias", author, results.version_path(membership), alias)
+        collection = membership.collection
+        return AliasChange(
+            collection.project.entity.name, collection.project.name, collection.name, alias,
+            membership.version, previous, changed, self._clock(),
+        )
+
+
+def _artifact_state(value: str) -> ArtifactState:
+    try:
+        return ArtifactState(value)
+    except ValueError:
+        raise InvalidRequest(f"artifact state must be one of {[s.value for s in ArtifactState]}") from None
+
+
+def _run_state(value: str) -> RunState:
+    try:
+        return RunState(value)
+    except ValueError:
+        raise InvalidRequest(f"run state must be one of {[s.value for s in RunState]}") from None
+
+
+def _check_alias(alias: str) -> None:
+    if not alias or _VERSION.fullmatch(alias) or any(c in alias for c in "/:"):
+        raise InvalidRequest(f"invalid alias {alias!r}: aliases are not empty, not vN, without '/' or ':'")
+
+
+def _digest(collection_id: str, index: int, metadata: Mapping[str, Any]) -> str:
+    text = json.dumps([collection_id, index, metadata], sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -1,0 +1,140 @@
+"""Egress guard decisions. Nothing here opens a connection to a refused address: the decision functions
+are pure, and the transport test resolves names through a resolver seam and refuses before connecting."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from wbauto.actions import egress
+
+DEFAULT = egress.Policy()
+PRIVATE_OK = egress.Policy.build(allow_private=True)
+
+
+@pytest.mark.parametrize("url", [
+    "https://127.0.0.1/hook",           # IPv4 loopback literal
+    "https://10.0.0.7/hook",            # private
+    "https://[::1]/hook",               # IPv6 loopback literal
+    "https://[fd00::1]/hook",           # unique local
+    "https://[::ffff:127.0.0.1]/hook",  # IPv4-mapped IPv6
+    "http://2130706433/hook",           # decimal form of 127.0.0.1
+    "http://0x7f000001/hook",           # hex form
+    "http://0177.0.0.1/hook",           # octal form
+    "http://127.1/hook",                # short form
+    "https://8.8.8.8/hook",             # even public literals: W&B refuses IP literals
+    "http://localhost:8080/hook",
+    "http://LOCALHOST./hook",
+    "http://api.localhost/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "ftp://files.example.com/",
+])
+def test_refused_urls(url: str) -> None:
+    with pytest.raises(egress.EgressDenied):
+        egress.check_url(url, DEFAULT)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
+                                     "0.0.0.0", "::1", "fe80::1", "fd12:3456::1", "::", "100.64.0.1",
+                                     "224.0.0.1", "::ffff:10.0.0.1"])
+def test_refused_addresses(address: str) -> None:
+    with pytest.raises(egress.EgressDenied):
+        egress.decide("https://hooks.example.com/x", [address], DEFAULT)
+
+
+def test_public_names_and_addresses_pass() -> None:
+    pinned = egress.decide("https://hooks.example.com/x", ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+                           DEFAULT)
+    assert str(pinned) == "93.184.215.14"
+
+
+def test_one_private_address_among_public_ones_is_refused() -> None:
+    with pytest.raises(egress.EgressDenied, match="private"):
+        egress.decide("https://hooks.example.com/x", ["93.184.215.14", "10.0.0.5"], DEFAULT)
+
+
+def test_name_resolving_to_loopback_is_refused() -> None:
+    with pytest.raises(egress.EgressDenied, match="loopback"):
+        egress.decide("https://innocent.example.com/", ["127.0.0.1"], DEFAULT)
+
+
+def test_allow_private_lets_private_through_but_never_metadata() -> None:
+    egress.check_url("https://10.0.0.5/x", PRIVATE_OK)
+    egress.check_url("http://localhost:9000/x", PRIVATE_OK)
+    egress.decide("https://svc.cluster.local/x", ["10.96.0.10"], PRIVATE_OK)
+    with pytest.raises(egress.EgressDenied, match="link-local"):
+        egress.decide("https://svc.cluster.local/x", ["169.254.169.254"], PRIVATE_OK)
+    with pytest.raises(egress.EgressDenied):
+        egress.check_url("http://169.254.169.254/", PRIVATE_OK)
+
+
+def test_explicit_cidrs_are_allowed() -> None:
+    policy = egress.Policy.build(allow_cidrs=["10.20.0.0/16"])
+    egress.decide("https://receiver.team-a.svc/x", ["10.20.3.4"], policy)
+    with pytest.raises(egress.EgressDenied):
+        egress.decide("https://receiver.team-a.svc/x", ["10.21.3.4"], policy)
+
+
+async def test_redirect_to_a_private_address_is_refused_before_connecting() -> None:
+    """A loopback receiver (explicitly allowed) redirects to 10.0.0.1: the second hop is refused by the
+    guard before any connection is attempted."""
+    from aiohttp import web
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("http://internal.example.com/steal")
+
+    app = web.Application()
+    app.add_routes([web.post("/hook", redirect)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    resolved: list[str] = []
+
+    async def resolve(host: str, port_: int) -> list[str]:
+        resolved.append(host)
+        return {"receiver.example.com": ["127.0.0.1"], "internal.example.com": ["10.0.0.1"]}[host]
+
+    policy = egress.Policy.build(allow_cidrs=["127.0.0.1/32"])
+    client = httpx.AsyncClient(transport=egress.GuardedTransport(policy, resolve=resolve), follow_redirects=True)
+    try:
+        with pytest.raises(httpx.ConnectError, match=r"egress denied: address 10\.0\.0\.1 is private"):
+            await client.post(f"http://receiver.example.com:{port}/hook", content=b"{}")
+    finally:
+        await client.aclose()
+        await runner.cleanup()
+    assert resolved == ["receiver.example.com", "internal.example.com"]
+
+
+async def test_connection_is_pinned_to_the_checked_address() -> None:
+    """The name resolves once; the connection goes to that address (here a loopback test server)."""
+    from aiohttp import web
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text=request.host)
+
+    app = web.Application()
+    app.add_routes([web.get("/", ok)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    calls = 0
+
+    async def resolve(host: str, port_: int) -> list[str]:
+        nonlocal calls
+        calls += 1
+        return ["127.0.0.1"]
+
+    client = httpx.AsyncClient(transport=egress.GuardedTransport(egress.Policy.build(allow_cidrs=["127.0.0.0/8"]),
+                                                                 resolve=resolve))
+    try:
+        response = await client.get(f"http://hooks.test.invalid:{port}/")
+        assert response.text == f"hooks.test.invalid:{port}"  # Host header keeps the name
+    finally:
+        await client.aclose()
+        await runner.cleanup()
+    assert calls == 1

@@ -1,0 +1,536 @@
+"""The W&B emulator: W&B's state rules, its GraphQL answers to the poller's documents, the control API,
+auth, error shapes and injected failures, all over real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.controlplane import REPO
+from tests.support.emulator import API_KEY, START, Clock, graphql
+from wbauto.emulator import Emulator, State, graphql_api
+from wbauto.emulator.state import InvalidRequest, NotFound
+from wbauto.sources import queries
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def state(clock: Clock) -> State:
+    return State(viewer="alice", clock=clock)
+
+
+@pytest.fixture
+def emulator(state: State) -> Iterator[Emulator]:
+    with Emulator(api_key=API_KEY, state=state) as running:
+        yield running
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=emulator.url, auth=("api", API_KEY), timeout=10) as http:
+        yield http
+
+
+def aliases(state: State, collection: str) -> dict[str, str]:
+    """alias -> version in the collection ``acme/p/<collection>``."""
+    found = state.project("acme", "p")
+    assert found is not None
+    return {a.alias: a.membership.version for a in found.collections[collection].aliases.values()}
+
+
+def versions_page(client: httpx.Client, collection_id: str, after: str | None = None,
+                  per_page: int = 100) -> dict[str, Any]:
+    body = graphql(client, queries.collection_versions(1), c0=collection_id, after0=after, perPage=per_page)
+    assert "errors" not in body, body
+    page: dict[str, Any] = body["data"]["c0"]["artifacts"]
+    return page
+
+
+# State rules --------------------------------------------------------------------------------------
+
+
+def test_an_alias_is_unique_in_its_collection_and_moves(state: State, client: httpx.Client) -> None:
+    v0 = state.log_artifact("acme", "p", "m", aliases=["best"])
+    state.log_artifact("acme", "p", "m")
+    moved = state.add_alias("acme", "p", "m", "v1", "best", author="bob")
+    assert (moved.version, moved.previous, moved.changed) == ("v1", "v0", True)
+    assert aliases(state, "m") == {"latest": "v1", "best": "v1"}
+    first_alias = """query A($id: ID!) {
+      artifactCollection(id: $id) { aliases(first: 1) { pageInfo { hasNextPage } edges { node { alias } } } }
+    }"""
+    held = graphql(client, first_alias, id=v0.collection_id)["data"]["artifactCollection"]
+    assert held["aliases"] == {"pageInfo": {"hasNextPage": True}, "edges": [{"node": {"alias": "latest"}}]}
+    again = state.add_alias("acme", "p", "m", 1, "best")
+    assert (again.previous, again.changed) == ("v1", False)
+    assert state.remove_alias("acme", "p", "m", "v1", "best").previous == "v1"
+    with pytest.raises(NotFound):
+        state.remove_alias("acme", "p", "m", v0.version, "best")
+    for bad in ("v7", "", "a/b", "a:b"):
+        with pytest.raises(InvalidRequest):
+            state.add_alias("acme", "p", "m", "v0", bad)
+    state.log_artifact("acme", "p", "other", aliases=["best"])
+    assert aliases(state, "m") == {"latest": "v1"} and aliases(state, "other") == {"latest": "v0", "best": "v0"}
+
+
+def test_latest_follows_the_newest_committed_version(state: State) -> None:
+    state.log_artifact("acme", "p", "m")
+    pending = state.log_artifact("acme", "p", "m", state="PENDING", aliases=["candidate"])
+    assert (pending.version, pending.state, pending.aliases) == ("v1", "PENDING", ())
+    assert aliases(state, "m") == {"latest": "v0"}
+    committed = state.commit_artifact(pending.artifact_id)
+    assert committed.state == "COMMITTED" and set(committed.aliases) == {"latest", "candidate"}
+    assert aliases(state, "m") == {"latest": "v1", "candidate": "v1"}
+    with pytest.raises(InvalidRequest):
+        state.commit_artifact(pending.artifact_id)
+    state.log_artifact("acme", "p", "m")
+    assert aliases(state, "m") == {"latest": "v2", "candidate": "v1"}
+
+
+def test_a_linked_version_gets_its_own_index_in_the_portfolio(state: State, client: httpx.Client) -> None:
+    org = state.create_organization("acme-org", teams=["acme"])
+    state.create_registry("acme-org", "model")
+    source = [state.log_artifact("acme", "p", "m", metadata={"i": i}) for i in range(3)]
+    first = state.link_artifact(source[2].artifact_id, entity=org.entity, project="wandb-registry-model",
+                                collection="prod", aliases=["staging"])
+    second = state.link_artifact(source[0].artifact_id, entity=org.entity, project="wandb-registry-model",
+                                 collection="prod")
+    assert (first.version, second.version) == ("v0", "v1")
+    assert first.name == "acme-org/wandb-registry-model/prod:v0"
+    assert first.collection_type == "ArtifactPortfolio" and first.artifact_id == source[2].artifact_id
+    relinked = state.link_artifact(source[2].artifact_id, entity=org.entity, project="wandb-registry-model",
+                                   collection="prod", aliases=["production"])
+    assert relinked.membership_id == first.membership_id and relinked.version == "v0"
+
+    links_query = """query L($id: ID!) {
+      artifact(id: $id) { artifactMemberships { edges { node {
+        versionIndex aliases { alias } artifactCollection { __typename name project { name entity { name } } }
+      } } } }
+    }"""
+    links = graphql(client, links_query, id=source[2].artifact_id)
+    memberships = [e["node"] for e in links["data"]["artifact"]["artifactMemberships"]["edges"]]
+    assert [(m["artifactCollection"]["__typename"], m["versionIndex"], [a["alias"] for a in m["aliases"]])
+            for m in memberships] == [("ArtifactSequence", 2, ["latest"]),
+                                      ("ArtifactPortfolio", 0, ["staging", "production"])]
+    assert memberships[1]["artifactCollection"]["project"] == {"name": "wandb-registry-model",
+                                                              "entity": {"name": "acme-org"}}
+    org_query = """{ organization(name: "acme-org") { name orgEntity { name entityType
+        projects { edges { node { name } } } } } }"""
+    assert graphql(client, org_query)["data"]["organization"] == {"name": "acme-org", "orgEntity": {
+        "name": "acme-org", "entityType": "organization",
+        "projects": {"edges": [{"node": {"name": "wandb-registry-model"}}]}}}
+
+    page = versions_page(client, first.collection_id)
+    got = [(e["version"], e["node"]["versionIndex"], sorted(a["alias"] for a in e["node"]["aliases"]
+                                                            if a["artifactCollection"]["name"] == "prod"))
+           for e in page["edges"]]
+    assert got == [("v1", 0, ["latest"]), ("v0", 2, ["production", "staging"])]
+    assert page["edges"][0]["node"]["artifactSequence"]["name"] == "m"
+
+
+def test_registries_belong_to_an_organization(state: State) -> None:
+    version = state.log_artifact("acme", "p", "m")
+    with pytest.raises(NotFound, match="registry"):
+        state.link_artifact(version.artifact_id, entity="acme", project="wandb-registry-model", collection="c")
+    state.create_organization("acme-org")
+    with pytest.raises(NotFound):
+        state.create_registry("nope", "model")
+    state.create_registry("acme-org", "model")
+    with pytest.raises(InvalidRequest, match="linked into a registry"):
+        state.log_artifact("acme-org", "wandb-registry-model", "m")
+    pending = state.log_artifact("acme", "p", "m", state="PENDING")
+    with pytest.raises(InvalidRequest, match="only committed"):
+        state.link_artifact(pending.artifact_id, entity="acme-org", project="wandb-registry-model", collection="c")
+    with pytest.raises(InvalidRequest, match="holds 'model' artifacts"):
+        state.log_artifact("acme", "p", "m", type="dataset")
+
+
+def test_version_and_collection_tags(state: State, client: httpx.Client) -> None:
+    version = state.log_artifact("acme", "p", "m", tags=["a"])
+    assert state.add_tag("acme", "p", "m", "v0", "b").changed
+    assert not state.add_tag("acme", "p", "m", "latest", "b").changed
+    assert state.remove_tag("acme", "p", "m", "v0", "a").changed
+    with pytest.raises(NotFound):
+        state.remove_tag("acme", "p", "m", "v0", "a")
+    assert state.add_collection_tag("acme", "p", "m", "vision").version is None
+    state.add_collection_tag("acme", "p", "m", "nlp")
+    state.remove_collection_tag("acme", "p", "m", "nlp")
+
+    node = versions_page(client, version.collection_id)["edges"][0]["node"]
+    assert [t["name"] for t in node["tags"]] == ["b"]
+    body = graphql(client, queries.PROJECT_COLLECTIONS, entity="acme", project="p")
+    collection = body["data"]["project"]["artifactCollections"]["edges"][0]["node"]
+    assert [e["node"]["name"] for e in collection["tags"]["edges"]] == ["vision"]
+
+
+def test_deleted_versions_leave_every_collection(state: State, client: httpx.Client) -> None:
+    v0 = state.log_artifact("acme", "p", "m", aliases=["best"])
+    state.log_artifact("acme", "p", "m")
+    state.delete_artifact(v0.artifact_id)
+    assert [e["version"] for e in versions_page(client, v0.collection_id)["edges"]] == ["v1"]
+    assert aliases(state, "m") == {"latest": "v1"}
+    body = graphql(client, "query A($id: ID!) { artifact(id: $id) { id } }", id=v0.artifact_id)
+    assert body == {"data": {"artifact": None}}
+    assert state.log_artifact("acme", "p", "m").version == "v2"
+
+
+def test_history_steps_and_page_boundaries(state: State, client: httpx.Client, clock: Clock) -> None:
+    run = state.create_run("acme", "p", run_id="r1")
+    clock.advance(2)
+    state.log_history("acme", "p", "r1", [{"loss": 1.0}, {"_step": 5, "loss": 0.5}, {"loss": 0.25}])
+    with pytest.raises(InvalidRequest):
+        state.log_history("acme", "p", "r1", [{"_step": 6}])
+    info = state.log_history("acme", "p", "r1", [{"loss": float(i)} for i in range(7)])
+    assert info.last_step == 13 and info.heartbeat_at > run.created_at
+
+    def steps(low: int, high: int, page: int = 100) -> list[int]:
+        body = graphql(client, queries.run_history(1), entity="acme", project="p", r0="r1", min0=low, max0=high,
+                       pageSize=page)
+        return [json.loads(row)["_step"] for row in body["data"]["project"]["r0"]["history"]]
+
+    assert steps(0, 6) == [0, 5]
+    assert steps(5, 7) == [5, 6]
+    assert steps(13, 14) == [13] and steps(14, 100) == []
+    assert steps(0, 100, page=3) == [0, 8, 13]
+    row = json.loads(graphql(client, queries.run_history(1), entity="acme", project="p", r0="r1", min0=0,
+                             max0=1, pageSize=1)["data"]["project"]["r0"]["history"][0])
+    assert row == {"loss": 1.0, "_step": 0, "_runtime": 2.0, "_timestamp": START.timestamp() + 2}
+
+
+def test_run_state_and_heartbeat(state: State, clock: Clock) -> None:
+    created = state.create_run("acme", "p", run_id="r1", user="bob", display_name="brave-sun-1")
+    assert (created.state, created.user, created.heartbeat_at) == ("running", "bob", START)
+    clock.advance(30)
+    failed = state.set_run_state("acme", "p", "r1", "failed")
+    assert failed.state == "failed" and failed.heartbeat_at == clock.now
+    with pytest.raises(InvalidRequest):
+        state.set_run_state("acme", "p", "r1", "FAILED")
+    with pytest.raises(InvalidRequest, match="already exists"):
+        state.create_run("acme", "p", run_id="r1")
+    with pytest.raises(NotFound):
+        state.set_run_state("acme", "p", "nope", "finished")
+    assert len(state.create_run("acme", "p").run_id) == 8
+
+
+def test_the_journal_names_authors(state: State) -> None:
+    state.create_run("acme", "p", run_id="r1", user="bob")
+    state.log_artifact("acme", "p", "m", run="r1", aliases=["best"])
+    state.add_tag("acme", "p", "m", "v0", "t", author="carol")
+    got = [(c.kind, c.author, c.target, c.value) for c in state.changes()]
+    assert got == [
+        ("create_run", "bob", "acme/p/r1", "running"),
+        ("log_artifact", "bob", "acme/p/m:v0", None),
+        ("add_alias", "bob", "acme/p/m:v0", "best"),
+        ("add_tag", "carol", "acme/p/m:v0", "t"),
+    ]
+    assert [c.seq for c in state.changes(since=3)] == [4]
+
+
+# The poller's documents ---------------------------------------------------------------------------
+
+
+def test_viewer_and_entity_projects(state: State, client: httpx.Client) -> None:
+    body = graphql(client, queries.VIEWER)
+    assert body["data"]["viewer"]["username"] == "alice" and body["data"]["serverInfo"] == {"features": []}
+    for name in ("p1", "p2", "p3"):
+        state.create_project("acme", name)
+    seen, cursor = [], None
+    while True:
+        page = graphql(client, queries.ENTITY_PROJECTS, entity="acme", cursor=cursor, perPage=2)
+        projects = page["data"]["entity"]["projects"]
+        seen += [e["node"]["name"] for e in projects["edges"]]
+        if not projects["pageInfo"]["hasNextPage"]:
+            break
+        cursor = projects["pageInfo"]["endCursor"]
+    assert seen == ["p3", "p2", "p1"]
+    assert graphql(client, queries.ENTITY_PROJECTS, entity="nobody") == {"data": {"entity": None}}
+
+
+def test_project_collections(state: State, client: httpx.Client) -> None:
+    version = state.log_artifact("acme", "p", "m", type="model")
+    state.log_artifact("acme", "p", "d", type="dataset")
+    body = graphql(client, queries.PROJECT_COLLECTIONS, entity="acme", project="p")
+    project = body["data"]["project"]
+    held = state.project("acme", "p")
+    assert held is not None and project["entity"] == {"name": "acme"} and project["id"] == held.id
+    nodes = [e["node"] for e in project["artifactCollections"]["edges"]]
+    assert [(n["__typename"], n["name"], n["defaultArtifactType"]["name"]) for n in nodes] == [
+        ("ArtifactSequence", "d", "dataset"), ("ArtifactSequence", "m", "model")]
+    assert nodes[1]["id"] == version.collection_id
+    assert base64.b64decode(version.collection_id) == b"ArtifactCollection:1"
+    assert graphql(client, queries.PROJECT_COLLECTIONS, entity="acme", project="nope") == {"data": {"project": None}}
+
+
+def test_collection_versions_page_with_stable_cursors(state: State, client: httpx.Client) -> None:
+    created = [state.log_artifact("acme", "p", "m", metadata={"i": i}, author="bob") for i in range(3)]
+    first = versions_page(client, created[0].collection_id, per_page=2)
+    assert [e["version"] for e in first["edges"]] == ["v2", "v1"] and first["pageInfo"]["hasNextPage"]
+    state.log_artifact("acme", "p", "m")
+    rest = versions_page(client, created[0].collection_id, after=first["pageInfo"]["endCursor"], per_page=2)
+    assert [e["version"] for e in rest["edges"]] == ["v0"] and not rest["pageInfo"]["hasNextPage"]
+    node = rest["edges"][0]["node"]
+    assert node["id"] == created[0].artifact_id and base64.b64decode(node["id"]) == b"Artifact:1"
+    assert (node["state"], node["digest"], node["metadata"]) == ("COMMITTED", created[0].digest, '{"i": 0}')
+    assert node["createdAt"] == "2026-01-02T03:04:05.000000Z"
+    assert node["createdBy"] == {"__typename": "User", "username": "bob"}
+    assert node["artifactSequence"] == {"name": "m", "project": {"name": "p", "entity": {"name": "acme"}}}
+
+    two = graphql(client, queries.collection_versions(2), c0=created[0].collection_id, after0=None,
+                  c1=base64.b64encode(b"ArtifactCollection:999").decode(), after1=None)
+    assert len(two["data"]["c0"]["artifacts"]["edges"]) == 4 and two["data"]["c1"] is None
+
+
+def test_versions_logged_by_a_run_name_the_run(state: State, client: httpx.Client) -> None:
+    state.create_run("acme", "p", run_id="r1", user="bob")
+    version = state.log_artifact("acme", "p", "m", run="r1")
+    node = versions_page(client, version.collection_id)["edges"][0]["node"]
+    assert node["createdBy"] == {"__typename": "Run", "name": "r1", "user": {"username": "bob"}}
+
+
+def test_project_runs_newest_heartbeat_first(state: State, client: httpx.Client, clock: Clock) -> None:
+    state.create_run("acme", "p", run_id="old", config={"lr": 0.1})
+    clock.advance(1)
+    state.create_run("acme", "p", run_id="new")
+    clock.advance(1)
+    state.log_history("acme", "p", "old", [{"loss": 2.0}, {"loss": 1.0, "acc": 0.5}])
+    body = graphql(client, queries.PROJECT_RUNS, entity="acme", project="p")
+    nodes = [e["node"] for e in body["data"]["project"]["runs"]["edges"]]
+    assert [n["name"] for n in nodes] == ["old", "new"]
+    old = nodes[0]
+    assert (old["state"], old["historyLineCount"]) == ("running", 2)
+    assert old["user"] == {"name": "alice", "username": "alice"}
+    assert old["heartbeatAt"] == "2026-01-02T03:04:07.000000Z" and old["createdAt"] == "2026-01-02T03:04:05.000000Z"
+    assert old["historyKeys"]["lastStep"] == 1
+    assert old["historyKeys"]["keys"]["loss"] == {"typeCounts": [{"type": "number", "count": 2}], "previousValue": 1.0}
+    assert old["historyKeys"]["keys"]["acc"]["typeCounts"][0]["count"] == 1
+    by_creation = graphql(client, queries.PROJECT_RUNS, entity="acme", project="p", order="+created_at")
+    assert [e["node"]["name"] for e in by_creation["data"]["project"]["runs"]["edges"]] == ["old", "new"]
+
+
+def test_push_to_run_queue_by_name(state: State, client: httpx.Client) -> None:
+    state.create_run_queue("acme", "model-registry", "gpu")
+    spec = {"job": "acme/p/job:latest", "overrides": {"run_config": {"lr": 0.1}}}
+    body = graphql(client, queries.PUSH_TO_RUN_QUEUE, entityName="acme", projectName="model-registry",
+                   queueName="gpu", runSpec=json.dumps(spec), priority=1,
+                   templateVariableValues=json.dumps({"gpus": 2}))
+    pushed = body["data"]["pushToRunQueueByName"]
+    assert json.loads(pushed["runSpec"]) == spec
+    [item] = state.queue_items("acme", "model-registry", "gpu")
+    assert (item.id, item.run_spec, item.priority, item.template_variable_values) == (
+        pushed["runQueueItemId"], spec, 1, {"gpus": 2})
+    missing = graphql(client, queries.PUSH_TO_RUN_QUEUE, entityName="acme", projectName="model-registry",
+                      queueName="cpu", runSpec="{}")
+    assert missing == {"data": {"pushToRunQueueByName": None}}
+    queues = graphql(client, '{ project(entityName: "acme", name: "model-registry") { runQueues { name access } } }')
+    assert queues["data"]["project"]["runQueues"] == [{"name": "gpu", "access": "PROJECT"}]
+
+
+def test_documents_are_parsed_once_and_counted_by_operation(state: State, client: httpx.Client) -> None:
+    graphql_api.prepare.cache_clear()
+    for _ in range(3):
+        client.post("/graphql", json={"query": queries.VIEWER, "operationName": ""})
+    assert graphql_api.prepare.cache_info().misses == 1 and graphql_api.prepare.cache_info().hits == 2
+    graphql(client, "{ viewer { id } }")
+    assert state.stats() == {"WbautoViewer": 3, "(anonymous)": 1}
+    state.reset_stats()
+    assert state.stats() == {}
+
+
+# GraphQL errors -----------------------------------------------------------------------------------
+
+
+def test_graphql_error_shapes(client: httpx.Client) -> None:
+    unknown = graphql(client, "query Q {\n  viewer { id xyzzy }\n}")
+    assert unknown == {"data": None, "errors": [
+        {"message": "Cannot query field 'xyzzy' on type 'User'.", "locations": [{"line": 2, "column": 15}]}]}
+    bad_variable = graphql(client, queries.ENTITY_PROJECTS, entity="acme", perPage="many")
+    [error] = bad_variable["errors"]
+    assert bad_variable["data"] is None and "$perPage" in error["message"] and error["locations"]
+    bad_json = graphql(client, queries.PUSH_TO_RUN_QUEUE, entityName="a", projectName="b", queueName="c",
+                       runSpec="{not json")
+    assert "JSONString is not valid JSON" in bad_json["errors"][0]["message"]
+    syntax = graphql(client, "query {")
+    assert syntax["data"] is None and syntax["errors"][0]["locations"] == [{"line": 1, "column": 8}]
+    cursor = graphql(client, queries.ENTITY_PROJECTS, entity="alice", cursor="%%%")
+    assert cursor["data"] == {"entity": {"projects": None}}
+    assert cursor["errors"][0]["path"] == ["entity", "projects"]
+    assert "invalid cursor" in cursor["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"{not json", "malformed JSON"),
+    (b'{"variables": {}}', "query"),
+    (b'{"query": "{ viewer { id } }", "variables": []}', "variables"),
+])
+def test_bad_request_bodies_get_400(client: httpx.Client, body: bytes, message: str) -> None:
+    response = client.post("/graphql", content=body)
+    assert response.status_code == 400 and message in response.json()["errors"][0]["message"]
+
+
+# HTTP: auth, control API, failure injection -------------------------------------------------------
+
+
+@pytest.mark.parametrize("authorization", [
+    None,
+    "Basic " + base64.b64encode(b"api:wrong").decode(),
+    "Basic " + base64.b64encode(f"user:{API_KEY}".encode()).decode(),
+    f"Bearer {API_KEY}",
+    "Basic %%%",
+])
+@pytest.mark.parametrize("path", ["/graphql", "/_emulator/stats"])
+def test_requests_without_the_api_key_get_401(emulator: Emulator, authorization: str | None, path: str) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = httpx.post(emulator.url + path, json={"query": "{ viewer { id } }"}, headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {"errors": [{"message": "authentication required: HTTP Basic api:<API key>"}]}
+    assert emulator.state.stats() == {}
+
+
+def test_sdk_telemetry_is_accepted_without_auth(emulator: Emulator) -> None:
+    response = httpx.post(emulator.url + "/sdk/otel/v1/metrics", content=b"\x0a\x00",
+                          headers={"Content-Type": "application/x-protobuf"})
+    assert response.status_code == 200 and response.content == b""
+    assert httpx.post(emulator.url + "/elsewhere", auth=("api", API_KEY)).status_code == 404
+    assert httpx.get(emulator.url + "/graphql").status_code == 405
+
+
+def test_control_api_mirrors_the_state_methods(state: State, client: httpx.Client, clock: Clock) -> None:
+    def call(operation: str, **arguments: Any) -> Any:
+        response = client.post(f"/_emulator/{operation}", json=arguments)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    logged = call("log_artifact", entity="acme", project="p", collection="m", metadata={"acc": 0.9},
+                  aliases=["best"], tags=["t"], author="bob")
+    assert logged["version"] == "v0" and logged["created_at"] == "2026-01-02T03:04:05Z"
+    assert sorted(logged["aliases"]) == ["best", "latest"]
+    pending = call("log_artifact", entity="acme", project="p", collection="m", state="PENDING")
+    assert call("commit_artifact", artifact_id=pending["artifact_id"])["aliases"] == ["latest"]
+    call("create_organization", name="acme-org")
+    call("create_registry", organization="acme-org", name="model")
+    linked = call("link_artifact", artifact_id=logged["artifact_id"], entity="acme-org",
+                  project="wandb-registry-model", collection="prod", aliases=["staging"])
+    assert (linked["version"], linked["collection_type"]) == ("v0", "ArtifactPortfolio")
+    assert call("add_alias", entity="acme", project="p", collection="m", version=1, alias="best")["previous"] == "v0"
+    assert call("remove_alias", entity="acme", project="p", collection="m", version="v1", alias="best")["changed"]
+    assert call("add_tag", entity="acme", project="p", collection="m", version="v1", tag="x")["changed"]
+    call("remove_tag", entity="acme", project="p", collection="m", version="v1", tag="x")
+    call("add_collection_tag", entity="acme", project="p", collection="m", tag="vision")
+    call("remove_collection_tag", entity="acme", project="p", collection="m", tag="vision")
+    run = call("create_run", entity="acme", project="p", run_id="r1", config={"lr": 0.1})
+    clock.advance(5)
+    logged_rows = call("log_history", entity="acme", project="p", run_id="r1", rows=[{"loss": 1}, {"loss": 0.5}])
+    assert logged_rows["last_step"] == 1 and logged_rows["heartbeat_at"] == "2026-01-02T03:04:10Z"
+    assert call("set_run_state", entity="acme", project="p", run_id="r1", state="finished")["state"] == "finished"
+    held = state.project("acme", "p")
+    assert held is not None and run["id"] == held.runs["r1"].id
+    queue = call("create_run_queue", entity="acme", project="p", name="q")
+    assert call("queue_items", entity="acme", project="p", queue="q") == [] and queue["name"] == "q"
+    graphql(client, "{ viewer { id } }")
+    assert call("stats") == {"(anonymous)": 1}
+    assert call("reset_stats") is None and call("stats") == {}
+    assert call("fail_next", n=1, kind="graphql") is None
+    assert graphql(client, "{ viewer { id } }")["errors"][0]["message"].startswith("injected failure")
+    assert [c["kind"] for c in call("changes", since=8)] == [
+        "add_tag", "remove_tag", "add_collection_tag", "remove_collection_tag", "create_run", "set_run_state"]
+
+
+@pytest.mark.parametrize(("operation", "body", "status", "message"), [
+    ("nope", {}, 404, "no control operation 'nope'"),
+    ("add_alias", {"entity": "acme"}, 400, "project: Missing required argument"),
+    ("create_run", {"entity": "acme", "project": "p", "colour": "red"}, 400, "colour: Unexpected keyword"),
+    ("log_artifact", {"entity": "acme", "project": "p", "collection": "m", "aliases": "best"}, 400, "aliases"),
+    ("set_run_state", {"entity": "acme", "project": "p", "run_id": "r", "state": "finished"}, 404, "does not"),
+    ("fail_next", {"n": 1, "kind": "boom"}, 400, "kind must be one of"),
+    ("stats", [], 400, "JSON object"),
+])
+def test_control_api_errors(client: httpx.Client, operation: str, body: Any, status: int, message: str) -> None:
+    response = client.post(f"/_emulator/{operation}", json=body)
+    assert response.status_code == status and message in response.json()["errors"][0]["message"]
+
+
+def test_control_api_rejects_malformed_json(client: httpx.Client) -> None:
+    response = client.post("/_emulator/stats", content=b"{")
+    assert response.status_code == 400 and "malformed JSON" in response.json()["errors"][0]["message"]
+
+
+def test_injected_failures_then_recovery(state: State, client: httpx.Client) -> None:
+    state.fail_next(2, "http429", retry_after=3)
+    state.fail_next(1, "http500")
+    state.fail_next(1, "graphql")
+    answers = [client.post("/graphql", json={"query": queries.VIEWER}) for _ in range(5)]
+    assert [a.status_code for a in answers] == [429, 429, 500, 200, 200]
+    assert answers[0].headers["Retry-After"] == "3" and "rate limit" in answers[0].json()["errors"][0]["message"]
+    assert answers[3].json() == {"data": None, "errors": [{"message": "injected failure: internal error"}]}
+    assert answers[4].json()["data"]["viewer"]["username"] == "alice"
+    assert state.stats() == {"WbautoViewer": 5}
+
+
+def test_stop_closes_open_connections(state: State) -> None:
+    emulator = Emulator(api_key=API_KEY, state=state)
+    with pytest.raises(RuntimeError):
+        _ = emulator.url
+    emulator.start()
+    with httpx.Client(base_url=emulator.url, auth=("api", API_KEY)) as http:
+        assert graphql(http, "{ viewer { username } }")["data"] == {"viewer": {"username": "alice"}}
+        emulator.stop()
+        with pytest.raises(httpx.TransportError):
+            http.post("/graphql", json={"query": "{ viewer { id } }"})
+    emulator.stop()
+
+
+# Command line -------------------------------------------------------------------------------------
+
+
+def lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    """The process's stdout lines, read by a background thread."""
+    assert proc.stdout is not None
+    out: queue.Queue[str] = queue.Queue()
+    stdout = proc.stdout
+
+    def read() -> None:
+        for line in stdout:
+            out.put(line.strip())
+
+    threading.Thread(target=read, daemon=True).start()
+    return out
+
+
+def test_cli_serves_the_demo_seed_until_sigterm() -> None:
+    code = "import argparse, sys; from wbauto.cli import emulator as e; p = argparse.ArgumentParser(); " \
+           "e.add_arguments(p); sys.exit(e.main(p.parse_args(sys.argv[1:])))"
+    proc = subprocess.Popen([sys.executable, "-c", code, "--seed", "demo", "--api-key", API_KEY],
+                            stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        output = lines(proc)
+        url = output.get(timeout=30).removeprefix("W&B emulator: ")
+        assert url.startswith("http://127.0.0.1:") and output.get(timeout=30) == f"API key: {API_KEY}"
+        with httpx.Client(base_url=url, auth=("api", API_KEY)) as http:
+            body = graphql(http, queries.PROJECT_COLLECTIONS, entity="acme", project="mnist")
+            names = {e["node"]["name"] for e in body["data"]["project"]["artifactCollections"]["edges"]}
+            assert names == {"classifier"}
+            runs = graphql(http, queries.PROJECT_RUNS, entity="acme", project="mnist")["data"]["project"]["runs"]
+            assert {e["node"]["state"] for e in runs["edges"]} == {"finished", "running"}
+            registry = graphql(http, queries.PROJECT_COLLECTIONS, entity="acme-org", project="wandb-registry-model")
+            [portfolio] = registry["data"]["project"]["artifactCollections"]["edges"]
+            assert portfolio["node"]["__typename"] == "ArtifactPortfolio"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -43,8 +43,12 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                doc[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+            if key in _STANDARD or key.startswith("_") or key == "settings":
+                continue
+            if isinstance(value, (str, int, float, bool, type(None))):
+                doc[key] = value
+            elif isinstance(value, (dict, list)) and len(text := json.dumps(value, default=str)) <= 512:
+                doc[key] = json.loads(text)
         if record.exc_text:
             doc["exception"] = record.exc_text
         return scrub(json.dumps(doc, default=str))

@@ -51,7 +51,8 @@ def build_registry(runtime: InCluster) -> kopf.OperatorRegistry:
     for kind in WATCHED:
 
         @kopf.on.event(kinds.GROUP, kinds.VERSION, kind.plural, id=f"observe-{kind.plural}", registry=registry)
-        def on_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        async def on_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+            # async: Kopf runs sync handlers in threads, and the runtime lives on the event loop
             runtime.on_watch_event(type, dict(body))
 
     @kopf.on.cleanup(registry=registry)

@@ -65,7 +65,8 @@ class InCluster:
         self.reconciler.on_change.append(self._changed)
         self.engine.health_listeners.append(self._requeue)
         self.elector = (LeaderElector(self.client, self.operator_namespace, settings.lease_name, self.identity,
-                                      duration=settings.lease_duration) if settings.leader_election else None)
+                                      duration=settings.lease_duration, retry=min(2.0, settings.lease_duration / 4))
+                        if settings.leader_election else None)
         self.engine.dispatcher.fence = self.elector.valid if self.elector else None
         self._leader_tasks: list[asyncio.Task[Any]] = []
         self._tasks: list[asyncio.Task[Any]] = []

@@ -91,6 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-leader-election", dest="leader_election", action="store_false", default=None,
                    help="run without a Lease (a single replica only)")
     g.add_argument("--lease-namespace", help="namespace of the leader Lease (env WBAUTO_LEASE_NAMESPACE)")
+    g.add_argument("--lease-duration", help="leader Lease duration, e.g. 15s: a standby takes over within it "
+                                            "(env WBAUTO_LEASE_DURATION)")
 
 
 def from_args(args: argparse.Namespace) -> Settings:
@@ -122,4 +124,5 @@ def from_args(args: argparse.Namespace) -> Settings:
         wandb_api_key_file=pick("wandb_api_key_file", "WANDB_API_KEY_FILE", ""),
         leader_election=_flag("LEADER_ELECTION", True) if leader is None else leader,
         lease_namespace=pick("lease_namespace", "LEASE_NAMESPACE", ""),
+        lease_duration=parse_duration(pick("lease_duration", "LEASE_DURATION", "15s")).total_seconds(),
     )

@@ -32,10 +32,10 @@ def installed(cluster: ControlPlane) -> dict[str, str]:
     """The chart installed once for this module, watching one team namespace."""
     team = "team-helm"
     cluster.kubectl("create", "namespace", team, check=False)
-    helm(cluster, "install", "wbauto", str(CHART), "-n", "wbauto-system", "--create-namespace",
+    helm(cluster, "install", "wbauto", str(CHART), "-n", "wbauto-helm", "--create-namespace",
          "--set", f"watchNamespaces={{{team}}}", "--set", "replicaCount=2",
          "--set", "podDisruptionBudget.enabled=true", "--wait=false")
-    return {"release": "wbauto", "namespace": "wbauto-system", "team": team}
+    return {"release": "wbauto", "namespace": "wbauto-helm", "team": team}
 
 
 def test_deployment_object_is_as_expected(cluster: ControlPlane, installed: dict[str, str]) -> None:

@@ -3,10 +3,14 @@ are pure, and the transport test resolves names through a resolver seam and refu
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+
 import pytest
+from aiohttp import web
 
 from wbauto.actions import egress
+from wbauto.actions.http import Outbound
+from wbauto.errors import DeliveryError
 
 DEFAULT = egress.Policy()
 PRIVATE_OK = egress.Policy.build(allow_private=True)
@@ -76,52 +80,71 @@ def test_explicit_cidrs_are_allowed() -> None:
         egress.decide("https://receiver.team-a.svc/x", ["10.21.3.4"], policy)
 
 
-async def test_redirect_to_a_private_address_is_refused_before_connecting() -> None:
-    """A loopback receiver (explicitly allowed) redirects to 10.0.0.1: the second hop is refused by the
-    guard before any connection is attempted."""
-    from aiohttp import web
-
-    async def redirect(request: web.Request) -> web.Response:
-        raise web.HTTPTemporaryRedirect("http://internal.example.com/steal")
-
+async def _server(routes: list[web.RouteDef]) -> tuple[web.AppRunner, int]:
     app = web.Application()
-    app.add_routes([web.post("/hook", redirect)])
+    app.add_routes(routes)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+async def test_redirect_to_a_private_address_is_refused_before_connecting() -> None:
+    """A loopback receiver (explicitly allowed) redirects to 10.0.0.1: the second hop is refused by the
+    guard before any connection is attempted."""
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("http://internal.example.com/steal")
+
+    runner, port = await _server([web.post("/hook", redirect)])
     resolved: list[str] = []
 
     async def resolve(host: str, port_: int) -> list[str]:
         resolved.append(host)
         return {"receiver.example.com": ["127.0.0.1"], "internal.example.com": ["10.0.0.1"]}[host]
 
-    policy = egress.Policy.build(allow_cidrs=["127.0.0.1/32"])
-    client = httpx.AsyncClient(transport=egress.GuardedTransport(policy, resolve=resolve), follow_redirects=True)
+    outbound = Outbound(egress.Policy.build(allow_cidrs=["127.0.0.1/32"]), resolve)
     try:
-        with pytest.raises(httpx.ConnectError, match=r"egress denied: address 10\.0\.0\.1 is private"):
-            await client.post(f"http://receiver.example.com:{port}/hook", content=b"{}")
+        with pytest.raises(DeliveryError, match=r"egress denied: address 10\.0\.0\.1 is private") as caught:
+            await outbound.post(f"http://receiver.example.com:{port}/hook", b"{}", {}, timeout=10)
+        assert caught.value.retryable is False
     finally:
-        await client.aclose()
+        await outbound.aclose()
         await runner.cleanup()
     assert resolved == ["receiver.example.com", "internal.example.com"]
 
 
+async def test_redirects_that_would_drop_the_body_fail_and_307_is_followed() -> None:
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/elsewhere")
+
+    async def temporary(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("/final")
+
+    async def final(request: web.Request) -> web.Response:
+        return web.Response(text=(await request.read()).decode())
+
+    runner, port = await _server([web.post("/moved", moved), web.post("/temporary", temporary),
+                                  web.post("/final", final)])
+    outbound = Outbound(egress.Policy.build(allow_cidrs=["127.0.0.1/32"]))
+    try:
+        with pytest.raises(DeliveryError, match=r"HTTP 302: redirected to .*/elsewhere"):
+            await outbound.post(f"http://127.0.0.1:{port}/moved", b"{}", {}, timeout=10)
+        response = await outbound.post(f"http://127.0.0.1:{port}/temporary", b'{"kept": true}', {}, timeout=10)
+        assert response.status == 200 and response.text == '{"kept": true}' and response.url.endswith("/final")
+    finally:
+        await outbound.aclose()
+        await runner.cleanup()
+
+
 async def test_connection_is_pinned_to_the_checked_address() -> None:
-    """The name resolves once; the connection goes to that address (here a loopback test server)."""
-    from aiohttp import web
+    """The name resolves once per connection; the connection goes to that address (a loopback server)."""
 
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text=request.host)
 
-    app = web.Application()
-    app.add_routes([web.get("/", ok)])
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await _server([web.post("/", ok)])
     calls = 0
 
     async def resolve(host: str, port_: int) -> list[str]:
@@ -129,12 +152,27 @@ async def test_connection_is_pinned_to_the_checked_address() -> None:
         calls += 1
         return ["127.0.0.1"]
 
-    client = httpx.AsyncClient(transport=egress.GuardedTransport(egress.Policy.build(allow_cidrs=["127.0.0.0/8"]),
-                                                                 resolve=resolve))
+    outbound = Outbound(egress.Policy.build(allow_cidrs=["127.0.0.0/8"]), resolve)
     try:
-        response = await client.get(f"http://hooks.test.invalid:{port}/")
-        assert response.text == f"hooks.test.invalid:{port}"  # Host header keeps the name
+        response = await outbound.post(f"http://hooks.test.invalid:{port}/", b"", {}, timeout=10)
+        assert response.text == f"hooks.test.invalid:{port}"  # the Host header keeps the name
     finally:
-        await client.aclose()
+        await outbound.aclose()
         await runner.cleanup()
     assert calls == 1
+
+
+async def test_whole_attempt_timeout() -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response()
+
+    runner, port = await _server([web.post("/", slow)])
+    outbound = Outbound(egress.Policy.build(allow_cidrs=["127.0.0.1/32"]))
+    try:
+        with pytest.raises(DeliveryError, match=r"timed out after 0\.3s") as caught:
+            await outbound.post(f"http://127.0.0.1:{port}/", b"", {}, timeout=0.3)
+        assert caught.value.retryable
+    finally:
+        await outbound.aclose()
+        await runner.cleanup()

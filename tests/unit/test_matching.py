@@ -113,3 +113,24 @@ def test_rate_limit_records_skipped_executions() -> None:
     assert "rate limit" in (results[2].skip_reason or "")
     after = matching.match(artifact_event(), [limited], state, NOW + datetime.timedelta(hours=1, minutes=1))
     assert after[0].skip_reason is None
+
+
+def test_the_index_finds_exactly_what_a_full_scan_finds() -> None:
+    autos = [auto("exact", event={"artifactAliasAdded": {"aliasRegex": "^production$"}}),
+             auto("prefix", event={"artifactAliasAdded": {"aliasRegex": "^prod"}}),
+             auto("any", event={"artifactAliasAdded": {}}),
+             auto("tag", event={"artifactTagAdded": {"tagRegex": "^production$"}}),
+             auto("other-project", scope={"project": {"entity": "acme", "project": "other"}}),
+             auto("entity", scope={"entity": {"name": "acme"}},
+                  event={"artifactAliasAdded": {"aliasRegex": "^prod-1$"}}),
+             auto("state", event={"runStateChanged": {"states": ["FAILED"]}})]
+    index = matching.Index.build(autos)
+    events = [artifact_event(alias=a) for a in ("production", "prod-1", "staging")]
+    events += [artifact_event(kind=EventType.ADD_ARTIFACT_TAG, alias="", tag="production"),
+               artifact_event(project="other", alias="production"), run_event(EventType.RUN_STATE)]
+    for event in events:
+        scan = [m.automation.name for m in matching.match(event, autos, matching.FiringState(), NOW)]
+        indexed = [m.automation.name for m in matching.match(event, index, matching.FiringState(), NOW)]
+        assert sorted(scan) == sorted(indexed), event.id
+        assert len(index.candidates(event)) <= len(autos)
+    assert [a.name for a in index.candidates(events[0])] == ["prefix", "any", "exact"]

@@ -18,14 +18,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
-
-import httpcore
-import httpx
 
 from wbauto.errors import WbautoError
 
@@ -130,75 +125,3 @@ async def system_resolve(host: str, port: int) -> list[str]:
         if addr not in seen:
             seen.append(addr)
     return seen
-
-
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves, checks and pins each new connection; delegates the socket work to AnyIO."""
-
-    def __init__(self, policy: Policy, resolve: Resolve) -> None:
-        self._policy = policy
-        self._resolve = resolve
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        literal = _ip_literal(host)
-        try:
-            if literal is not None:
-                addresses = [str(literal)]
-                check_url(f"http://{_bracket(host)}/", self._policy)
-            else:
-                addresses = await self._resolve(host, port)
-            pinned = decide(f"http://{_bracket(host)}/", addresses, self._policy)
-        except EgressDenied as exc:
-            raise httpcore.ConnectError(f"egress denied: {exc}") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        return await self._inner.connect_tcp(str(pinned), port, timeout=timeout, local_address=local_address,
-                                             socket_options=socket_options)
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("egress denied: unix sockets are not allowed")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """An httpx transport whose every connection goes through the egress guard."""
-
-    def __init__(
-        self,
-        policy: Policy,
-        *,
-        verify: ssl.SSLContext | bool = True,
-        resolve: Resolve = system_resolve,
-        limits: httpx.Limits | None = None,
-    ) -> None:
-        limits = limits or httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        super().__init__(verify=verify, trust_env=False, limits=limits)
-        ssl_context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(
-            verify=verify, trust_env=False)
-        # httpx builds its pool in __init__ without a way to pass a network backend: replace it
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(policy, resolve),
-        )
-
-
-def is_egress_denial(exc: BaseException) -> bool:
-    return "egress denied:" in str(exc)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
-from wbauto.actions import egress
 from wbauto.actions.base import Context, Result
+from wbauto.actions.http import Response
 from wbauto.api.automation import Severity
 from wbauto.api.automation import SlackAction as SlackSpec
 from wbauto.api.execution import RequestRecord
@@ -76,7 +74,6 @@ class SlackAction:
     async def execute(self, record: ExecutionRecord, attempt: int, context: Context) -> Result:
         spec = SlackSpec.model_validate(record.spec.action.config)
         body = message(spec, record.spec.variables, context.app_url)
-        client = context.http.get()
         ref = spec.token_ref or spec.incoming_webhook_ref
         assert ref is not None
         secret = (await context.resolver.resolve(record.namespace, ref.name)).value
@@ -89,16 +86,15 @@ class SlackAction:
         shown_url = url.split("?", 1)[0] if spec.token_ref is not None else "incoming webhook (URL is a secret)"
         request = RequestRecord(method="POST", url=shown_url, body=json.dumps(body)[:16384])
         try:
-            response = await client.post(url, content=json.dumps(body).encode(), headers=headers, timeout=15.0)
-        except httpx.HTTPError as exc:
-            retryable = not egress.is_egress_denial(exc)
-            raise DeliveryError(f"Slack unreachable: {scrub(str(exc)) or type(exc).__name__}",
-                                retryable=retryable, request=request) from exc
+            response = await context.http.post(url, json.dumps(body).encode(), headers, timeout=15.0)
+        except DeliveryError as exc:
+            exc.request = request
+            raise
         return self._check(spec, response, record, context, request)
 
-    def _check(self, spec: SlackSpec, response: httpx.Response, record: ExecutionRecord, context: Context,
+    def _check(self, spec: SlackSpec, response: Response, record: ExecutionRecord, context: Context,
                request: RequestRecord) -> Result:
-        code = response.status_code
+        code = response.status
         text = cut(scrub(response.text), 1024)
         if code >= 400 or code < 200:
             auth = code in (401, 403)
@@ -110,7 +106,7 @@ class SlackAction:
         if spec.token_ref is None:
             return Result(code, text, None, request)
         try:
-            answer = response.json()
+            answer = json.loads(response.text)
         except ValueError:
             raise DeliveryError("Slack answered with a non-JSON body", retryable=True, status_code=code,
                                 response_body=text, request=request) from None

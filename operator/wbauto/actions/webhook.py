@@ -9,15 +9,15 @@ same on every retry, for receivers to deduplicate) and ``X-Wbauto-Timestamp`` (u
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
+import json
 import time
 from typing import Any
 
-import httpx
-
-from wbauto.actions import egress
 from wbauto.actions.base import Context, Result
+from wbauto.actions.http import Response
 from wbauto.api.execution import RequestRecord
 from wbauto.api.schema import parse_duration
 from wbauto.api.webhook import SignatureEncoding, WebhookSpec
@@ -36,6 +36,17 @@ MAX_RECORDED_BODY = 16384
 def sign(secret: str, body: bytes, encoding: SignatureEncoding = SignatureEncoding.BASE64) -> str:
     digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
     return base64.b64encode(digest).decode() if encoding is SignatureEncoding.BASE64 else digest.hex()
+
+
+@functools.lru_cache(maxsize=512)
+def _endpoint(snapshot: str) -> WebhookSpec:
+    return WebhookSpec.model_validate_json(snapshot)
+
+
+def endpoint_of(record: ExecutionRecord) -> WebhookSpec | None:
+    """The Webhook snapshot of an execution, parsed once per distinct snapshot."""
+    endpoint = record.spec.action.config.get("endpoint")
+    return _endpoint(json.dumps(endpoint, sort_keys=True)) if endpoint else None
 
 
 def config(webhook_name: str, webhook: WebhookSpec | None, payload: str | None) -> dict[str, Any]:
@@ -73,32 +84,20 @@ async def post(
     delivery_id: str,
     signing_secret: str | None,
     access_token: str | None,
-) -> httpx.Response:
+) -> Response:
     headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery_id,
                TIMESTAMP_HEADER: str(int(time.time())), **spec.headers}
     if access_token:
         headers["Authorization"] = f"Bearer {access_token}"
     if signing_secret is not None:
         headers[SIGNATURE_HEADER] = sign(signing_secret, body, spec.signature_encoding)
-    timeout = parse_duration(spec.timeout).total_seconds()
-    client = context.http.get(spec.ca_bundle)
-    try:
-        return await client.post(spec.url, content=body, headers=headers, timeout=timeout)
-    except httpx.ConnectError as exc:
-        if egress.is_egress_denial(exc):
-            raise DeliveryError(scrub(str(exc)), retryable=False) from exc
-        raise DeliveryError(f"connection failed: {scrub(str(exc)) or type(exc).__name__}", retryable=True) from exc
-    except httpx.TimeoutException as exc:
-        raise DeliveryError(f"timed out after {spec.timeout}", retryable=True) from exc
-    except httpx.TooManyRedirects as exc:
-        raise DeliveryError("too many redirects", retryable=False) from exc
-    except httpx.HTTPError as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {scrub(str(exc))}", retryable=True) from exc
+    return await context.http.post(spec.url, body, headers, timeout=parse_duration(spec.timeout).total_seconds(),
+                                   ca_bundle=spec.ca_bundle)
 
 
-def check(spec: WebhookSpec, response: httpx.Response) -> None:
+def check(spec: WebhookSpec, response: Response) -> None:
     """Raise DeliveryError unless the status code counts as delivered."""
-    code = response.status_code
+    code = response.status
     ok = code in spec.success_codes if spec.success_codes else 200 <= code < 300
     if ok:
         return
@@ -120,14 +119,16 @@ class WebhookAction:
 
     async def execute(self, record: ExecutionRecord, attempt: int, context: Context) -> Result:
         cfg = record.spec.action.config
-        if not cfg.get("endpoint"):
+        spec = endpoint_of(record)
+        if spec is None:
             raise ConfigError(f"Webhook {record.namespace}/{cfg.get('webhook')} did not exist when the event "
                               "matched; create it (spec.action.webhook.webhookRef)", reason="WebhookNotFound")
-        spec = WebhookSpec.model_validate(cfg["endpoint"])
         signing, secret_vars = await secrets_for(spec, record.namespace, context)
         template = cfg.get("payload") or templates.default_payload()
         body = templates.render(template, record.spec.variables, secret_vars).encode()
-        shown = templates.render(template, record.spec.variables, dict.fromkeys(secret_vars, MASK))
+        uses_secrets = any(name in template for name in secret_vars)
+        shown = templates.render(template, record.spec.variables, dict.fromkeys(secret_vars, MASK)) \
+            if uses_secrets else body.decode()
         request = RequestRecord(method="POST", url=spec.url.split("?", 1)[0], body=shown[:MAX_RECORDED_BODY])
         try:
             response = await post(spec, body, namespace=record.namespace, context=context,
@@ -139,4 +140,4 @@ class WebhookAction:
                 invalidate(spec, record.namespace, context)
             exc.request = request
             raise
-        return Result(response.status_code, cut(scrub(response.text), 1024), None, request)
+        return Result(response.status, cut(scrub(response.text), 1024), None, request)

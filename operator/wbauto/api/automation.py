@@ -8,6 +8,7 @@ enum aliases are accepted (``AVG`` = ``AVERAGE``, ``CRASHED`` = ``FAILED``, ``>`
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from enum import StrEnum
 from typing import Annotated, Any
@@ -297,7 +298,7 @@ class Event(Model):
         None, alias="runMetricZScore", description="Metric z-score (RUN_METRIC_ZSCORE).")
     run_state_changed: RunStateChanged | None = Field(None, description="Run state (RUN_STATE).")
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """The camelCase key that is set, e.g. ``artifactAliasAdded``."""
         for name, info in type(self).model_fields.items():
@@ -310,11 +311,11 @@ class Event(Model):
         """W&B's backend enum value (``EventTriggeringConditionType``)."""
         return WANDB_EVENT_TYPES[self.key]
 
-    @property
+    @functools.cached_property
     def is_run_event(self) -> bool:
         return self.key in RUN_EVENTS
 
-    @property
+    @functools.cached_property
     def config(self) -> Model:
         return getattr(self, to_snake(self.key))  # type: ignore[no-any-return]
 
@@ -484,7 +485,7 @@ class Action(Model):
     kubernetes_job: KubernetesJobAction | None = Field(None, description="A Kubernetes Job.")
     no_op: NoOpAction | None = Field(None, alias="noOp", description="Do nothing (NO_OP).")
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         for name, info in type(self).model_fields.items():
             if getattr(self, name) is not None:

@@ -175,7 +175,7 @@ def parse(body: dict[str, Any], *, source: str = "", default_namespace: str = "d
         invalid.problems.append(Problem("spec", f'Invalid value: "{_kind_of(spec_body)}": must be an object'))
     else:
         try:
-            spec = kind.spec.model_validate(spec_body)
+            spec = kind.spec.model_validate(spec_body, by_name=False)  # manifests use the camelCase names
         except ValidationError as exc:
             invalid.problems.extend(problems_from(exc, "spec"))
     if invalid.problems or spec is None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from wbauto import logs
 from wbauto.runtime import settings as settings_mod
+
+T = TypeVar("T")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +30,17 @@ def main(args: argparse.Namespace) -> int:
     if args.manifests is not None:
         from wbauto.runtime import standalone
 
-        return asyncio.run(standalone.run(settings, args.manifests, args.state))
+        return run_loop(standalone.run(settings, args.manifests, args.state))
     from wbauto.handlers import operator
     from wbauto.k8s import config
 
-    asyncio.run(operator.run(settings, config.load(args.kubeconfig)))
+    run_loop(operator.run(settings, config.load(args.kubeconfig)))
     return 0
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio on uvloop (about twice the throughput of the default loop for HTTP-heavy work)."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from wbauto.actions import webhook as webhook_action
-from wbauto.actions.base import Context, HttpClients
+from wbauto.actions.base import Context
 from wbauto.actions.egress import Policy
+from wbauto.actions.http import Outbound
 from wbauto.api import kinds
 from wbauto.api.automation import AutomationSpec
 from wbauto.api.webhook import WebhookSpec
@@ -85,7 +86,7 @@ async def _run(args: argparse.Namespace) -> int:
             if ref is not None:
                 world.ready[(kinds.SECRET_REFERENCE.kind, res.namespace, ref.name)] = True
         resolver = Resolver(secrets_base.Context(kube=client, allow_local=not args.cluster), world.secret_reference)
-        http = HttpClients(Policy.build(args.allow_private_targets))
+        http = Outbound(Policy.build(args.allow_private_targets))
         context = Context(resolver=resolver, http=http, kube=client)
         code: int | None = None
         error: str | None = None
@@ -99,8 +100,8 @@ async def _run(args: argparse.Namespace) -> int:
             response = await webhook_action.post(spec, body, namespace=res.namespace, context=context,
                                                  delivery_id=f"test-{int(time.time())}", signing_secret=signing,
                                                  access_token=secret_vars.get("ACCESS_TOKEN"))
-            code = response.status_code
-            print(f"→ HTTP {code} {response.reason_phrase} in {(time.monotonic() - started) * 1000:.0f} ms")
+            code = response.status
+            print(f"→ HTTP {code} {response.reason} in {(time.monotonic() - started) * 1000:.0f} ms")
             if response.text:
                 print(cut(response.text, 4096))
             webhook_action.check(spec, response)

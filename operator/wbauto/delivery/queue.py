@@ -1,4 +1,8 @@
-"""A keyed delay queue for asyncio: each key is held at most once, due at a time; the earliest wins."""
+"""A keyed delay queue for asyncio: each key is held at most once, due at a time; the earliest wins.
+
+Due keys go to a FIFO that wakes exactly one waiting worker per key (no thundering herd with many
+workers); one timer task moves delayed keys to it when they fall due.
+"""
 
 from __future__ import annotations
 
@@ -13,43 +17,61 @@ K = TypeVar("K", bound=Hashable)
 
 
 class DelayQueue(Generic[K]):
-    """Keys due at a time; a key is held at most once (the earliest due time wins)."""
-
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._heap: list[tuple[float, int, K]] = []
         self._due: dict[K, float] = {}
         self._seq = 0
-        self._wake = asyncio.Event()
+        self._ready: asyncio.Queue[K] = asyncio.Queue()
+        self._changed = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
 
     def add(self, key: K, delay: float = 0.0) -> None:
         due = self._clock() + delay
-        if key in self._due and self._due[key] <= due:
+        current = self._due.get(key)
+        if current is not None and current <= due:
             return
         self._due[key] = due
-        self._seq += 1
-        heapq.heappush(self._heap, (due, self._seq, key))
-        self._wake.set()
+        if delay <= 0:
+            self._ready.put_nowait(key)
+        else:
+            self._seq += 1
+            heapq.heappush(self._heap, (due, self._seq, key))
+            self._changed.set()
 
     def discard(self, key: K) -> None:
         self._due.pop(key, None)
 
-    async def get(self) -> K:
+    def _promote(self) -> None:
+        now = self._clock()
+        while self._heap and self._heap[0][0] <= now:
+            due, _, key = heapq.heappop(self._heap)
+            if self._due.get(key) == due:
+                self._ready.put_nowait(key)
+
+    async def _run_timer(self) -> None:
         while True:
-            while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
-                heapq.heappop(self._heap)  # stale entry: re-added earlier, or discarded
-            if self._heap:
-                due, _, key = self._heap[0]
-                wait = due - self._clock()
-                if wait <= 0:
-                    heapq.heappop(self._heap)
-                    del self._due[key]
-                    return key
-            else:
-                wait = None
-            self._wake.clear()
+            self._changed.clear()
+            self._promote()
+            wait = self._heap[0][0] - self._clock() if self._heap else None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                await asyncio.wait_for(self._changed.wait(), wait)
+
+    async def get(self) -> K:
+        if self._timer is None:
+            self._timer = asyncio.create_task(self._run_timer(), name="wbauto-delay-queue")
+        while True:
+            key = await self._ready.get()
+            due = self._due.get(key)
+            if due is not None and due <= self._clock():
+                del self._due[key]
+                return key
+            # discarded, or taken already by another get(): skip
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def __len__(self) -> int:
         return len(self._due)

@@ -1,7 +1,8 @@
 """The standalone runtime's store: executions, poll cursors and object statuses in one SQLite file.
 
-WAL journal, one connection used from one worker thread (SQLite calls never block the event loop);
-every write is its own transaction, so a killed process loses nothing that was acknowledged.
+WAL journal, one connection used from one worker thread (SQLite calls never block the event loop).
+Writes are group-committed: those issued while a commit is running go into the next transaction, and
+each caller resumes only after its transaction committed — so nothing acknowledged is lost to a kill.
 """
 
 from __future__ import annotations
@@ -47,10 +48,40 @@ class SqliteStore:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wbauto-sqlite")
         self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._flushing = False
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, fn)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((fn, future))
+        if not self._flushing:
+            self._flushing = True
+            loop.create_task(self._flush())  # noqa: RUF006 - it ends when the queue is empty
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    outcomes = await loop.run_in_executor(self._executor, self._call, _batch(batch))
+                except Exception as exc:  # the transaction itself failed: every writer learns it
+                    outcomes = [(False, exc)] * len(batch)
+                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._flushing = False
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._db is None:
@@ -76,10 +107,10 @@ class SqliteStore:
             )
             return cur.rowcount == 1
 
-        return await self._run(insert)
+        return await self._write(insert)
 
     async def save_status(self, record: ExecutionRecord) -> None:
-        await self._run(lambda db: db.execute(
+        await self._write(lambda db: db.execute(
             "UPDATE executions SET phase = ?, status = ? WHERE namespace = ? AND name = ?",
             (record.status.phase.value, record.status.model_dump_json(by_alias=True, exclude_none=True),
              record.namespace, record.name)))
@@ -137,7 +168,7 @@ class SqliteStore:
                      WHERE n > ? AND phase != 'Pending')""", (keep,)).rowcount
             return int(old + extra)
 
-        return await self._run(delete)
+        return await self._write(delete)
 
     # --- cursors and statuses ---------------------------------------------------------------------------
 
@@ -147,12 +178,12 @@ class SqliteStore:
 
     async def save_cursor(self, key: str, data: dict[str, Any]) -> None:
         text = json.dumps(data, separators=(",", ":"))
-        await self._run(lambda db: db.execute(
+        await self._write(lambda db: db.execute(
             "INSERT INTO cursors VALUES (?, ?, strftime('%s','now')) "
             "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated = excluded.updated", (key, text)))
 
     async def save_object_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        await self._run(lambda db: db.execute(
+        await self._write(lambda db: db.execute(
             "INSERT INTO statuses VALUES (?, ?, ?, ?) ON CONFLICT (kind, namespace, name) "
             "DO UPDATE SET status = excluded.status", (kind, namespace, name, json.dumps(status))))
 
@@ -165,3 +196,20 @@ class SqliteStore:
         if db is not None:
             await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
         self._executor.shutdown(wait=True)
+
+
+def _batch(
+    batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
+) -> Callable[[sqlite3.Connection], list[tuple[bool, Any]]]:
+    """One transaction running every write; each write's outcome (or error) is kept on its own."""
+
+    def run(db: sqlite3.Connection) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        for fn, _ in batch:
+            try:
+                outcomes.append((True, fn(db)))
+            except sqlite3.Error as exc:
+                outcomes.append((False, exc))
+        return outcomes
+
+    return run

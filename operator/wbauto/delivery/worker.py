@@ -14,9 +14,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from wbauto import telemetry
+from wbauto.actions import webhook
 from wbauto.actions.base import Action, Context, Result
 from wbauto.api.execution import Phase
-from wbauto.api.webhook import RetryPolicy as RetrySpec
 from wbauto.delivery import retry
 from wbauto.delivery.outbox import ExecutionRecord, Store
 from wbauto.delivery.queue import DelayQueue
@@ -31,10 +31,8 @@ OnUpdate = Callable[[ExecutionRecord], Awaitable[None]]
 
 
 def policy_of(record: ExecutionRecord) -> retry.Policy:
-    endpoint = record.spec.action.config.get("endpoint") if record.spec.action.type == "webhook" else None
-    if endpoint and endpoint.get("retry"):
-        return retry.Policy.from_spec(RetrySpec.model_validate(endpoint["retry"]))
-    return DEFAULT_POLICY
+    endpoint = webhook.endpoint_of(record) if record.spec.action.type == "webhook" else None
+    return retry.Policy.from_spec(endpoint.retry) if endpoint is not None else DEFAULT_POLICY
 
 
 class Dispatcher:
@@ -69,6 +67,7 @@ class Dispatcher:
     def forget_all(self) -> None:
         """Drop queued work (leadership lost: the new leader resumes it from the store)."""
         self.records.clear()
+        self.queue.close()
         self.queue = DelayQueue()
         telemetry.QUEUE_DEPTH.set(0)
 

@@ -9,6 +9,7 @@ those suppressed are not recorded. On top, an automation's ``rateLimit`` turns f
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections import deque
 from collections.abc import Iterable
@@ -76,8 +77,14 @@ def scope_matches(scope: Scope, event: Event) -> bool:
     return event.entity == scope.entity.name and not event.is_run_event
 
 
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """Patterns come from manifests (bounded); re's own cache holds only 512 and thrashes beyond."""
+    return re.compile(pattern)
+
+
 def _search(pattern: str | None, text: str) -> bool:
-    return pattern is None or re.search(pattern, text) is not None
+    return pattern is None or _compiled(pattern).search(text) is not None
 
 
 def _run_filter_ok(spec: AutomationSpec, event: Event) -> bool:
@@ -98,6 +105,67 @@ _ARTIFACT_EVENTS = {
     "collectionTagAdded": EventType.ADD_COLLECTION_TAG,
     "collectionTagRemoved": EventType.REMOVE_COLLECTION_TAG,
 }
+
+
+_TRIGGERS = {**_ARTIFACT_EVENTS, "runStateChanged": EventType.RUN_STATE, "runMetricThreshold": EventType.RUN_HISTORY,
+             "runMetricChange": EventType.RUN_HISTORY, "runMetricZScore": EventType.RUN_HISTORY}
+
+
+def _scope_key(scope: Scope) -> tuple[str, str | None]:
+    if scope.project is not None:
+        return scope.project.entity, scope.project.project
+    if scope.registry is not None:
+        return scope.registry.organization, REGISTRY_PREFIX + scope.registry.name
+    if scope.collection is not None:
+        return scope.collection.entity, scope.collection.project
+    assert scope.entity is not None
+    return scope.entity.name, None
+
+
+_LITERAL = re.compile(r"\^([A-Za-z0-9_\-]+)\$")  # an anchored plain word, e.g. ^production$
+GroupKey = tuple[str, str | None, EventType]
+
+
+def _literal(spec: AutomationSpec) -> str | None:
+    """The exact alias/tag an Automation's regex accepts, when it is an anchored plain word."""
+    cfg = spec.event.config
+    pattern = getattr(cfg, "alias_regex", None) or getattr(cfg, "tag_regex", None)
+    found = _LITERAL.fullmatch(pattern) if pattern else None
+    return found.group(1) if found else None
+
+
+@dataclass(frozen=True)
+class Index:
+    """Automations by (entity, project or None for entity scopes, triggering event type) — and, for
+    alias/tag regexes like ``^production$``, by that word: an event only meets the Automations that
+    could match it, however many are loaded."""
+
+    groups: dict[GroupKey, list[Resource]]
+    exact: dict[tuple[GroupKey, str], list[Resource]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, automations: Iterable[Resource]) -> Index:
+        groups: dict[GroupKey, list[Resource]] = {}
+        exact: dict[tuple[GroupKey, str], list[Resource]] = {}
+        for res in automations:
+            spec: AutomationSpec = res.spec  # type: ignore[assignment]
+            entity, project = _scope_key(spec.scope)
+            key = (entity, project, _TRIGGERS[spec.event.key])
+            word = _literal(spec)
+            if word is None:
+                groups.setdefault(key, []).append(res)
+            else:
+                exact.setdefault((key, word), []).append(res)
+        return cls(groups, exact)
+
+    def candidates(self, event: Event) -> list[Resource]:
+        word = event.alias or event.tag
+        out: list[Resource] = []
+        for key in ((event.entity, event.project, event.type), (event.entity, None, event.type)):
+            out += self.groups.get(key, ())
+            if word:
+                out += self.exact.get((key, word), ())
+        return out
 
 
 def evaluate(spec: AutomationSpec, event: Event) -> tuple[Event, metrics.Evaluation | None] | None:
@@ -140,14 +208,14 @@ def evaluate(spec: AutomationSpec, event: Event) -> tuple[Event, metrics.Evaluat
 
 def match(
     event: Event,
-    automations: Iterable[Resource],
+    automations: Iterable[Resource] | Index,
     state: FiringState,
     now: datetime.datetime,
     *,
     app_url: str = "https://wandb.ai",
 ) -> list[Match]:
     out: list[Match] = []
-    for res in automations:
+    for res in automations.candidates(event) if isinstance(automations, Index) else automations:
         spec: AutomationSpec = res.spec  # type: ignore[assignment]
         if not spec.enabled or not scope_matches(spec.scope, event):
             continue

@@ -1,7 +1,8 @@
 """The one boundary to the Kubernetes API (outside Kopf's own watching): a small async REST client.
 
-httpx errors and API ``Status`` bodies are translated into :class:`wbauto.errors.KubeError`
-subclasses at this edge; nothing above this module sees httpx exceptions from Kubernetes calls.
+aiohttp (Kopf's own HTTP stack: one library in memory, and cheap per request). Transport errors and API
+``Status`` bodies are translated into :class:`wbauto.errors.KubeError` subclasses at this edge; nothing
+above this module sees aiohttp exceptions from Kubernetes calls.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 
 from wbauto.api.kinds import GROUP, VERSION
 from wbauto.errors import KubeError, cut
@@ -80,23 +81,30 @@ NAMESPACES = Res("", "v1", "namespaces", namespaced=False)
 
 
 class Client:
-    """Async Kubernetes REST client. Create once per process; ``aclose()`` at shutdown."""
+    """Async Kubernetes REST client. Create once per process (inside the event loop); ``aclose()`` at
+    shutdown."""
 
     def __init__(self, config: ClusterConfig, *, timeout: float = 30.0) -> None:
         self.config = config
-        self._http = httpx.AsyncClient(
-            base_url=config.server,
-            verify=config.ssl_context(),
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            headers={"User-Agent": "wbauto", "Accept": "application/json"},
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-        )
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=64)
+            self._session = aiohttp.ClientSession(
+                base_url=self.config.server, connector=connector,
+                headers={"User-Agent": "wbauto", "Accept": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=self._timeout, connect=10.0))
+        return self._session
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
-    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = dict(extra or {})
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"Content-Type": content_type} if content_type else {}
         token = self.config.bearer_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -112,20 +120,19 @@ class Client:
         content_type: str = "application/json",
         timeout: float | None = None,
     ) -> Any:
-        headers = self._headers({"Content-Type": content_type} if body is not None else None)
+        data = None if body is None else json.dumps(body, separators=(",", ":"))
         try:
-            response = await self._http.request(
-                method, path, content=None if body is None else json.dumps(body),
-                params=params, headers=headers,
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
-            )
-        except httpx.HTTPError as exc:
+            async with self._http().request(
+                method, path, data=data, params=params,
+                headers=self._headers(content_type if body is not None else None),
+                timeout=aiohttp.ClientTimeout(total=timeout) if timeout is not None else None,
+            ) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    raise _error(method, path, response.status, text)
+                return json.loads(text) if text else {}
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise KubeError(f"{method} {path}: {type(exc).__name__}: {exc}", status=0) from exc
-        if response.status_code >= 400:
-            raise _error(method, path, response)
-        if not response.content:
-            return {}
-        return response.json()
 
     # --- verbs ------------------------------------------------------------------------------------
 
@@ -198,37 +205,34 @@ class Client:
             params["resourceVersion"] = resource_version
         if label_selector:
             params["labelSelector"] = label_selector
+        path = res.path(namespace)
         try:
-            async with self._http.stream(
-                "GET", res.path(namespace), params=params, headers=self._headers(),
-                timeout=httpx.Timeout(timeout_seconds + 30, connect=10.0),
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise _error("WATCH", res.path(namespace), response)
-                async for line in response.aiter_lines():
-                    if line.strip():
-                        event = json.loads(line)
-                        if event.get("type") == "ERROR":
-                            obj = event.get("object") or {}
-                            code = int(obj.get("code") or 500)
-                            raise _BY_STATUS.get(code, KubeError)(
-                                f"WATCH {res.path(namespace)}: {obj.get('message', '')}",
-                                status=code, reason=str(obj.get("reason", "")))
-                        yield event
-        except httpx.HTTPError as exc:
-            raise KubeError(f"WATCH {res.path(namespace)}: {type(exc).__name__}: {exc}", status=0) from exc
+            async with self._http().get(path, params=params, headers=self._headers(),
+                                        timeout=aiohttp.ClientTimeout(total=timeout_seconds + 30)) as response:
+                if response.status >= 400:
+                    raise _error("WATCH", path, response.status, await response.text())
+                async for line in response.content:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        obj = event.get("object") or {}
+                        code = int(obj.get("code") or 500)
+                        raise _BY_STATUS.get(code, KubeError)(f"WATCH {path}: {obj.get('message', '')}",
+                                                              status=code, reason=str(obj.get("reason", "")))
+                    yield event
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise KubeError(f"WATCH {path}: {type(exc).__name__}: {exc}", status=0) from exc
 
 
-def _error(method: str, path: str, response: httpx.Response) -> KubeError:
+def _error(method: str, path: str, status_code: int, text: str) -> KubeError:
     reason = ""
-    message = response.text
+    message = text
     try:
-        status = response.json()
+        status = json.loads(text)
         reason = str(status.get("reason") or "")
         message = str(status.get("message") or message)
     except ValueError:
         pass
-    cls = _BY_STATUS.get(response.status_code, KubeError)
-    return cls(f"{method} {path}: {response.status_code} {cut(message, 512)}",
-               status=response.status_code, reason=reason)
+    cls = _BY_STATUS.get(status_code, KubeError)
+    return cls(f"{method} {path}: {status_code} {cut(message, 512)}", status=status_code, reason=reason)

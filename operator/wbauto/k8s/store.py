@@ -50,6 +50,8 @@ class KubeStore:
         self._client = client
         self._namespace = operator_namespace
         self._namespaces = namespaces  # empty: cluster-wide
+        # a standby (its receiver stores executions) labels them, so the leader finds them with a cheap list
+        self.label_pending = False
 
     # --- executions -------------------------------------------------------------------------------------
 
@@ -60,7 +62,8 @@ class KubeStore:
             "metadata": {"name": record.name, "namespace": record.namespace,
                          "labels": {AUTOMATION_LABEL: _label(record.automation),
                                     "app.kubernetes.io/managed-by": "wbauto",
-                                    **({} if record.terminal else {PENDING_LABEL: "true"})}},
+                                    **({PENDING_LABEL: "true"} if self.label_pending and not record.terminal
+                                       else {})}},
             "spec": record.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
         }
         try:
@@ -77,9 +80,6 @@ class KubeStore:
         try:
             await self._client.patch(kube.EXECUTIONS, record.namespace, record.name,
                                      {"status": {**status, **_nulls(status)}}, status=True)
-            if record.terminal:
-                await self._client.patch(kube.EXECUTIONS, record.namespace, record.name,
-                                         {"metadata": {"labels": {PENDING_LABEL: None}}})
         except kube.NotFound:
             log.warning("AutomationExecution %s/%s was deleted while in flight", record.namespace, record.name)
 
@@ -92,8 +92,20 @@ class KubeStore:
         return out
 
     async def pending(self) -> list[ExecutionRecord]:
-        records = [record_of(o) for o in await self._all(f"{PENDING_LABEL}=true")]
+        """Every non-terminal execution (a full list: on becoming the leader)."""
+        records = [record_of(o) for o in await self._all()]
         return sorted((r for r in records if not r.terminal), key=lambda r: r.created)
+
+    async def claim_labelled(self) -> list[ExecutionRecord]:
+        """Executions a standby stored: take them (remove the label) and return the non-terminal ones."""
+        claimed = []
+        for obj in await self._all(f"{PENDING_LABEL}=true"):
+            record = record_of(obj)
+            await self._client.patch(kube.EXECUTIONS, record.namespace, record.name,
+                                     {"metadata": {"labels": {PENDING_LABEL: None}}})
+            if not record.terminal:
+                claimed.append(record)
+        return claimed
 
     async def since(self, moment: datetime.datetime) -> list[ExecutionRecord]:
         return sorted((r for r in (record_of(o) for o in await self._all()) if r.created >= moment),

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from wbauto import telemetry
-from wbauto.actions.base import Context, HttpClients
+from wbauto.actions.base import Context
+from wbauto.actions.http import Outbound
 from wbauto.actions.registry import ACTIONS
 from wbauto.actions.webhook import config as webhook_config
 from wbauto.api.automation import AutomationSpec
@@ -66,7 +67,7 @@ class Engine:
         self.wandb = wandb
         self._now = now
         self.firing = matching.FiringState()
-        self.http = HttpClients(settings.egress_policy)
+        self.http = Outbound(settings.egress_policy)
         self.context = Context(resolver=resolver, http=self.http, kube=kube, wandb=wandb,
                                app_url=settings.wandb_app_url)
         self.dispatcher = Dispatcher(store, ACTIONS, self.context, workers=settings.workers,
@@ -76,6 +77,8 @@ class Engine:
                                 interval=settings.poll_interval, on_health=self._health_changed)
                         if wandb is not None else None)
         self._planned = -1
+        self._index = matching.Index({})
+        self._index_revision = -1
         self._tasks: list[asyncio.Task[Any]] = []
         self._lock = asyncio.Lock()
 
@@ -120,6 +123,13 @@ class Engine:
         if self.pollers is not None:
             self.pollers.update(plan(automations))
 
+    def index(self) -> matching.Index:
+        """The matching index of the loaded Automations, rebuilt when they change."""
+        if self._index_revision != self.world.revision:
+            self._index = matching.Index.build(self.world.automations())
+            self._index_revision = self.world.revision
+        return self._index
+
     def source_problem(self, spec: AutomationSpec) -> str | None:
         """Why the scope of ``spec`` cannot be read right now, or None."""
         if self.pollers is None:
@@ -158,7 +168,7 @@ class Engine:
         """Match one event and store its executions; returns those newly created."""
         telemetry.EVENTS.labels(event.source.value, event.type.value).inc()
         async with self._lock:  # matching state (24 h rule, rate limits) changes per event
-            matches = matching.match(event, list(self.world.automations()), self.firing, self._now(),
+            matches = matching.match(event, self.index(), self.firing, self._now(),
                                      app_url=self.settings.wandb_app_url)
         created: list[ExecutionRecord] = []
         for m in matches:

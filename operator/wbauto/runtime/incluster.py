@@ -68,6 +68,7 @@ class InCluster:
                                       duration=settings.lease_duration, retry=min(2.0, settings.lease_duration / 4))
                         if settings.leader_election else None)
         self.engine.dispatcher.fence = self.elector.valid if self.elector else None
+        self.store.label_pending = self.elector is not None  # until this replica leads
         self._leader_tasks: list[asyncio.Task[Any]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._runners: list[web.AppRunner] = []
@@ -108,6 +109,7 @@ class InCluster:
 
     async def _lead(self) -> None:
         self.leading = True
+        self.store.label_pending = False
         for key in self.world.keys_of():
             self.reconciler.queue.add(key)
         await self.engine.start()
@@ -118,6 +120,7 @@ class InCluster:
         ]
 
     async def _follow(self) -> None:
+        self.store.label_pending = True
         if not self.leading:
             return
         self.leading = False
@@ -134,7 +137,7 @@ class InCluster:
         while True:
             await asyncio.sleep(SWEEP_EVERY)
             try:
-                for record in await self.store.pending():
+                for record in await self.store.claim_labelled():
                     if (record.namespace, record.name) not in self.engine.dispatcher.records:
                         self.engine.dispatcher.submit(record)
             except Exception:

@@ -46,9 +46,12 @@ def default_state_path(directory: Path) -> Path:
 class StandaloneReporter:
     """Statuses go to the state file and the log; Kubernetes Events become log lines."""
 
+    FLUSH_EVERY = 1.0
+
     def __init__(self, store: SqliteStore, world: World) -> None:
         self._store = store
         self._world = world
+        self._dirty: set[Key] = set()  # Automations whose lastExecution changed since the last flush
 
     async def status(self, key: Key, body: dict[str, Any], status: dict[str, Any]) -> None:
         await self._store.save_object_status(*key, status)
@@ -76,10 +79,22 @@ class StandaloneReporter:
         if body is not None:
             last = {"name": record.name, "time": record.created.isoformat(), "status": status.phase.value,
                     "responseCode": status.response_code, "error": status.error}
-            body_status = {**(body.get("status") or {}), "lastExecution": {k: v for k, v in last.items()
-                                                                           if v is not None}}
-            body["status"] = body_status
-            await self._store.save_object_status(*key, body_status)
+            body["status"] = {**(body.get("status") or {}),
+                              "lastExecution": {k: v for k, v in last.items() if v is not None}}
+            self._dirty.add(key)
+
+    async def run(self) -> None:
+        """Write the Automations' lastExecution to the state file at most once a second each."""
+        while True:
+            await asyncio.sleep(self.FLUSH_EVERY)
+            await self.flush()
+
+    async def flush(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        for key in dirty:
+            body = self._world.bodies.get(key)
+            if body is not None:
+                await self._store.save_object_status(*key, body.get("status") or {})
 
 
 class ManifestFolder:
@@ -176,7 +191,8 @@ class Standalone:
         self.folder.scan()
         await self.engine.start()
         self._tasks = [asyncio.create_task(self.reconciler.run(), name="wbauto-reconciler"),
-                       asyncio.create_task(self.folder.watch(), name="wbauto-manifests")]
+                       asyncio.create_task(self.folder.watch(), name="wbauto-manifests"),
+                       asyncio.create_task(self.reporter.run(), name="wbauto-last-execution")]
         receiver = self.receiver()
         for address, routes in ((self.settings.metrics_address, http.metrics_routes()),
                                 (self.settings.health_address, http.health_routes(lambda: (True, "standalone"))),
@@ -196,6 +212,7 @@ class Standalone:
         for runner in self._runners:
             await runner.cleanup()
         await self.engine.stop()
+        await self.reporter.flush()
         if self.wandb is not None:
             await self.wandb.aclose()
         await self.store.close()

@@ -106,7 +106,7 @@ class Pollers:
                 message = str(exc) if isinstance(exc, SourceError) else f"internal error: {type(exc).__name__}"
                 previous = self.health.get(key)
                 since = previous.since if previous is not None and not previous.ok else _now()
-                self.health[key] = Health(False, f"{message}; retrying in {delay:.0f}s", since, delay)
+                self.health[key] = Health(False, f"{message}; retrying in {delay:.1f}s", since, delay)
                 if (previous is None or previous.ok) and self._on_health is not None:
                     self._on_health(key)
                 if isinstance(exc, SourceError):

@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -115,7 +116,7 @@ class Receiver:
         self.config = config
         self._resolve = resolve
         self._handle = handle
-        self._seen: dict[str, float] = {}
+        self._seen: OrderedDict[str, float] = OrderedDict()  # body digest → first seen, oldest first
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(PATH, self.post), web.route("*", PATH, self.wrong_method)]
@@ -126,7 +127,8 @@ class Receiver:
     def _event_id(self, body: bytes) -> str:
         digest = hashlib.sha256(body).hexdigest()
         now = time.monotonic()
-        self._seen = {k: t for k, t in self._seen.items() if now - t < REPEAT_WINDOW}
+        while self._seen and now - next(iter(self._seen.values())) >= REPEAT_WINDOW:
+            self._seen.popitem(last=False)
         first = self._seen.setdefault(digest, now)
         return event_id("receiver", digest, int(first * 1000))
 

@@ -10,7 +10,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import controlplane
+from tests.support.emulator import seed_scopes
+from tests.support.manifests import automation
 from tests.support.operator import OperatorProcess
+from wbauto.emulator.server import Emulator
+
+WANDB_KEY = "session" + "0" * 33
 
 _counter = itertools.count()
 
@@ -19,6 +24,14 @@ _counter = itertools.count()
 def cluster() -> Iterator[controlplane.ControlPlane]:
     with controlplane.running() as plane:
         yield plane
+
+
+@pytest.fixture(scope="session")
+def wandb() -> Iterator[Emulator]:
+    """A W&B emulator the operators under test poll (the default test scope acme/proj exists)."""
+    with Emulator(api_key=WANDB_KEY) as emu:
+        seed_scopes(emu, [automation()])
+        yield emu
 
 
 @pytest.fixture
@@ -32,10 +45,10 @@ def namespace(cluster: controlplane.ControlPlane, request: pytest.FixtureRequest
 
 @pytest.fixture
 def operator(
-    cluster: controlplane.ControlPlane, namespace: str, tmp_path: os.PathLike[str]
+    cluster: controlplane.ControlPlane, namespace: str, tmp_path: os.PathLike[str], wandb: Emulator
 ) -> Iterator[OperatorProcess]:
-    """``wbauto run`` watching the test's namespace, private targets allowed (loopback receivers)."""
-    proc = OperatorProcess(cluster, namespaces=[namespace], workdir=tmp_path)
+    """``wbauto run`` watching the test's namespace, polling the emulator, private targets allowed."""
+    proc = OperatorProcess(cluster, namespaces=[namespace], workdir=tmp_path, wandb=wandb)
     proc.start()
     try:
         yield proc

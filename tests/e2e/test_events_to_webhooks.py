@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.manifests import automation, obj, webhook
-from tests.support.receiver import Receiver
+from tests.support.receiver import Receiver, independent_signature
 from tests.support.standalone import API_KEY, Harness, finished
 from wbauto.emulator.server import Emulator
 
@@ -152,4 +152,8 @@ async def test_headers_and_delivery_id(tmp_path: Path, emulator: Emulator, recei
     assert request.headers["X-Wbauto-Delivery"] == records[0].spec.delivery_id
     assert request.headers["X-Wbauto-Timestamp"].isdigit()
     assert request.signature_ok
+    # the replay-safe signature binds delivery id and timestamp to the body
+    bound = independent_signature(SECRET, f"{request.headers['X-Wbauto-Delivery']}."
+                                          f"{request.headers['X-Wbauto-Timestamp']}.".encode() + request.body)
+    assert request.headers["X-Wbauto-Signature"] == f"v1={bound}"
     assert "bearer-token-value" not in records[0].status.model_dump_json()

@@ -18,7 +18,9 @@ import pytest
 import yaml
 
 from tests.support.controlplane import REPO, ControlPlane, wait_until
+from tests.support.emulator import seed_scopes
 from tests.support.operator import OperatorProcess
+from wbauto.emulator.server import Emulator
 
 EXAMPLES_DIR = REPO / "examples"
 EXAMPLES = sorted(p for p in EXAMPLES_DIR.iterdir() if p.is_dir())
@@ -118,12 +120,14 @@ def test_there_are_examples_with_readmes() -> None:
 @pytest.mark.cluster
 @pytest.mark.parametrize("folder", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_reaches_the_expected_readiness(
-    cluster: ControlPlane, namespace: str, tmp_path: Path, folder: Path
+    cluster: ControlPlane, namespace: str, tmp_path: Path, folder: Path, wandb: Emulator
 ) -> None:
     docs = documents(folder)
     expected = Expectation(docs)
+    seed_scopes(wandb, docs)  # the W&B scopes the example watches exist, as they would in a real W&B
     proc = OperatorProcess(
-        cluster, [namespace], tmp_path, env={"WBAUTO_VAULT_KUBERNETES_AUTH_ADDRESSES": vault_addresses()}
+        cluster, [namespace], tmp_path, wandb=wandb,
+        env={"WBAUTO_VAULT_KUBERNETES_AUTH_ADDRESSES": vault_addresses()},
     )
     proc.start()
     try:

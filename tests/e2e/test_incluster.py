@@ -153,8 +153,9 @@ def test_kubernetes_job_action_creates_one_job(cluster: ControlPlane, namespace:
         container = job["spec"]["template"]["spec"]["containers"][0]
         assert container["args"] == ["evaluate", "--model", "acme/fraud/fraud-model:v0"]
         env = {e["name"]: e["value"] for e in container["env"]}
-        assert env["WANDB_TAG"] == "candidate" and env["WANDB_EVENT_TYPE"] == "ADD_ARTIFACT_TAG"
-        assert env["WANDB_AUTOMATION_EXECUTION"] == job["metadata"]["name"]
+        assert env["WBAUTO_TAG"] == "candidate" and env["WBAUTO_EVENT_TYPE"] == "ADD_ARTIFACT_TAG"
+        assert env["WBAUTO_EXECUTION"] == job["metadata"]["name"]
+        assert not [name for name in env if name.startswith("WANDB_")]
     finally:
         proc.stop()
 

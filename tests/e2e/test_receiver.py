@@ -65,6 +65,7 @@ async def test_signed_deliveries_become_executions_and_bad_ones_are_refused(tmp_
     try:
         async with httpx.AsyncClient() as client:
             body = json.dumps(wandb_payload()).encode()
+            metric = json.dumps(wandb_payload(event_type="RUN_METRIC", run_name="r")).encode()
             ok = await client.post(url, content=body, headers={**auth, "X-Wandb-Signature": sign(body)})
             assert ok.status_code == 202 and ok.json()["executions"] == 1
             again = await client.post(url, content=body, headers={**auth, "X-Wandb-Signature": sign(body)})
@@ -84,6 +85,8 @@ async def test_signed_deliveries_become_executions_and_bad_ones_are_refused(tmp_
                     **auth, "X-Wandb-Signature": sign(b"{nope")}),
                 "not a W&B event": await client.post(url, content=b'{"event_type": "HELLO"}', headers={
                     **auth, "X-Wandb-Signature": sign(b'{"event_type": "HELLO"}')}),
+                "metric event": await client.post(url, content=metric, headers={
+                    **auth, "X-Wandb-Signature": sign(metric)}),
                 "wrong content type": await client.post(url, content=body, headers={
                     **auth, "Content-Type": "text/plain", "X-Wandb-Signature": sign(body)}),
                 "oversized": await client.post(url, content=b" " * (1024 * 1024 + 10), headers={
@@ -92,7 +95,8 @@ async def test_signed_deliveries_become_executions_and_bad_ones_are_refused(tmp_
             }
         codes = {name: r.status_code for name, r in answers.items()}
         assert codes == {"unsigned": 401, "bad signature": 401, "bad token": 401, "not json": 400,
-                         "not a W&B event": 422, "wrong content type": 415, "oversized": 413, "GET": 405}
+                         "not a W&B event": 422, "metric event": 422, "wrong content type": 415,
+                         "oversized": 413, "GET": 405}
         records = await harness.executions(1)
     finally:
         await harness.stop()

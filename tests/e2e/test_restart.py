@@ -16,7 +16,7 @@ import yaml
 from tests.support.controlplane import wait_until
 from tests.support.manifests import automation, webhook
 from tests.support.receiver import Receiver
-from tests.support.standalone import API_KEY, Harness
+from tests.support.standalone import API_KEY, Harness, until
 from wbauto.api.execution import Phase
 from wbauto.emulator.server import Emulator
 
@@ -118,3 +118,29 @@ def test_sigkill_mid_burst_then_restart_delivers_everything(tmp_path: Path, emul
     assert set(deliveries) == set(tags)
     assert all(len(ids) == 1 for ids in deliveries.values()), "a duplicate carried a different delivery id"
     assert len({next(iter(ids)) for ids in deliveries.values()}) == len(tags)
+
+
+async def test_reenabling_does_not_replay_what_happened_while_disabled(tmp_path: Path, emulator: Emulator) -> None:
+    receiver = Receiver().start()
+    emulator.state.log_artifact("acme", "solo", "model", author="alice")
+    docs = documents(receiver)
+    docs[1]["spec"]["enabled"] = False  # "tags", alone on its scope: nothing else keeps that scope polled
+    docs[1]["spec"]["scope"] = {"project": {"entity": "acme", "project": "solo"}}
+    harness = Harness(tmp_path, emulator, docs)
+    app = await harness.start()
+    try:
+        emulator.state.add_tag("acme", "solo", "model", "v0", "while-disabled")
+        # the scope stays polled while its Automation is disabled: wait for a cycle that sees the tag
+        seen = app.engine.pollers.cycles if app.engine.pollers else 0
+        await until(lambda: app.engine.pollers is not None and app.engine.pollers.cycles >= seen + 2, 30, "polls")
+        docs[1]["spec"]["enabled"] = True
+        (harness.manifests / "all.yaml").write_text(yaml.safe_dump_all(docs))
+        await until(lambda: all(r.spec.enabled for r in app.world.automations()), 30, "re-enabled")  # type: ignore[attr-defined]
+        emulator.state.add_tag("acme", "solo", "model", "v0", "after")
+        records = await harness.executions(1)
+        await until(lambda: receiver.requests, 30, "the delivery")
+    finally:
+        await harness.stop()
+        receiver.stop()
+    assert [b["tag"] for b in receiver.bodies()] == ["after"]
+    assert len(records) == 1

@@ -38,7 +38,8 @@ def test_helm_lint(cluster: ControlPlane) -> None:
     pytest.param((), id="cluster-wide"),
     pytest.param(("watchNamespaces={team-a,team-b}",), id="namespaced"),
     pytest.param(("replicaCount=2", "podDisruptionBudget.enabled=true", "networkPolicy.enabled=true",
-                  "operator.receiver.enabled=true", "workloadIdentity.aws.roleArn=arn:aws:iam::1:role/x",
+                  "operator.receiver.enabled=true", "operator.receiver.secretRef=team-a/inbound",
+                  "workloadIdentity.aws.roleArn=arn:aws:iam::1:role/x",
                   "workloadIdentity.gcp.serviceAccount=wbauto@p.iam.gserviceaccount.com",
                   "workloadIdentity.azure.clientId=00000000-0000-0000-0000-000000000000"), id="everything"),
 ])

@@ -14,6 +14,7 @@ import yaml
 from tests.support.controlplane import REPO, ControlPlane
 from tests.support.manifests import automation, secret_reference, webhook
 from tests.support.operator import OperatorProcess
+from wbauto.emulator.server import Emulator
 
 pytestmark = pytest.mark.cluster
 
@@ -64,7 +65,7 @@ def test_deployment_object_is_as_expected(cluster: ControlPlane, installed: dict
 
 
 def test_operator_runs_with_only_the_charts_rbac(cluster: ControlPlane, installed: dict[str, str],
-                                                 tmp_path: Path) -> None:
+                                                 tmp_path: Path, wandb: Emulator) -> None:
     """The operator, authenticated as the chart's ServiceAccount, reconciles the team namespace."""
     token = cluster.kubectl("create", "token", "wbauto", "-n", installed["namespace"], "--duration=1h").stdout.strip()
     config = yaml.safe_load(cluster.kubeconfig.read_text())
@@ -79,7 +80,7 @@ def test_operator_runs_with_only_the_charts_rbac(cluster: ControlPlane, installe
                    secret_reference("sig", namespace=team, kubernetes={"name": "sig", "key": "key"}),
                    webhook(namespace=team, secretRef={"name": "sig"}),
                    automation(namespace=team)])
-    proc = OperatorProcess(cluster, [team], tmp_path, allow_private=False,
+    proc = OperatorProcess(cluster, [team], tmp_path, allow_private=False, wandb=wandb,
                            env={"KUBECONFIG": str(kubeconfig), "POD_NAMESPACE": installed["namespace"]})
     proc.start()
     try:

@@ -11,6 +11,7 @@ import pytest
 from tests.support.controlplane import ControlPlane, wait_until
 from tests.support.manifests import automation, secret_reference, webhook
 from tests.support.operator import OperatorProcess
+from wbauto.emulator.server import Emulator
 
 pytestmark = pytest.mark.cluster
 
@@ -91,6 +92,15 @@ def test_invalid_spec_is_terminal_until_fixed(cluster: ControlPlane, namespace: 
     assert warnings and warnings[0]["regarding"]["name"] == "auto"
 
 
+def test_payload_that_cannot_render_to_json_stalls_before_any_event(cluster: ControlPlane, namespace: str,
+                                                                      operator: OperatorProcess) -> None:
+    cluster.apply([webhook(namespace=namespace),
+                   automation(namespace=namespace, action={"webhook": {"webhookRef": {"name": "hook"},
+                                                                       "payload": '{"alias": ${alias}}'}})])
+    c = wait_condition(cluster, "automation", namespace, "auto", "Stalled", "True", "InvalidSpec")
+    assert "spec.action.webhook.payload" in c["message"] and "inside quotes" in c["message"]
+
+
 def test_disabled_automation_is_ready_and_says_so(cluster: ControlPlane, namespace: str,
                                                   operator: OperatorProcess) -> None:
     cluster.apply(automation(namespace=namespace, enabled=False, action={"noOp": {}}))
@@ -111,8 +121,8 @@ def test_kopf_bookkeeping_stays_out_of_status(cluster: ControlPlane, namespace: 
 
 
 def test_private_webhook_target_is_refused_by_default(cluster: ControlPlane, namespace: str,
-                                                      tmp_path: Path) -> None:
-    proc = OperatorProcess(cluster, [namespace], tmp_path, allow_private=False)
+                                                      tmp_path: Path, wandb: Emulator) -> None:
+    proc = OperatorProcess(cluster, [namespace], tmp_path, allow_private=False, wandb=wandb)
     proc.start()
     try:
         cluster.apply([webhook("ip", url="https://10.1.2.3/hook", namespace=namespace),

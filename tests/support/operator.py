@@ -16,12 +16,15 @@ from tests.support.controlplane import ControlPlane, free_port, wait_until
 class OperatorProcess:
     def __init__(self, cluster: ControlPlane, namespaces: Sequence[str], workdir: Any,
                  extra_args: Sequence[str] = (), env: dict[str, str] | None = None,
-                 allow_private: bool = True, name: str = "operator") -> None:
+                 allow_private: bool = True, name: str = "operator", wandb: Any = None) -> None:
         self.cluster = cluster
         self.namespaces = list(namespaces)
         self.workdir = Path(workdir)
+        self.extra_env = dict(env or {})
+        if wandb is not None:  # an Emulator: the operator polls it as its W&B server
+            self.extra_env.setdefault("WANDB_API_KEY", wandb.api_key)
+            extra_args = ["--wandb-base-url", wandb.url, "--poll-interval", "500ms", *extra_args]
         self.extra_args = list(extra_args)
-        self.extra_env = env or {}
         self.allow_private = allow_private
         self.name = name
         self.proc: subprocess.Popen[bytes] | None = None

@@ -115,6 +115,18 @@ def test_validate_cli_exit_codes(tmp_path: Path) -> None:
                             text=True)
     assert result.returncode == 1
     assert "Webhook/default/hook: spec.url: Invalid value" in result.stdout
+    template = tmp_path / "template.yaml"
+    template.write_text(yaml.safe_dump(automation(action={"webhook": {"webhookRef": {"name": "h"},
+                                                                      "payload": '{"alias": ${alias}}'}})))
+    result = subprocess.run([sys.executable, "-m", "wbauto", "validate", str(template)], capture_output=True,
+                            text=True)
+    assert result.returncode == 1
+    assert "spec.action.webhook.payload: Invalid value" in result.stdout and "inside quotes" in result.stdout
+    snake = tmp_path / "snake.yaml"
+    snake.write_text(yaml.safe_dump(automation(action={"launch": {"queue": "q", "job": "a/b/c",
+                                                                  "overrides": {"run_config": {"x": 1}}}})))
+    result = subprocess.run([sys.executable, "-m", "wbauto", "validate", str(snake)], capture_output=True, text=True)
+    assert result.returncode == 1 and "spec.action.launch.overrides.run_config: field not declared" in result.stdout
     broken = tmp_path / "broken.yaml"
     broken.write_text("a: [b")
     result = subprocess.run([sys.executable, "-m", "wbauto", "validate", str(broken)], capture_output=True,

@@ -43,7 +43,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   verbs: ["get", "patch", "update"]
 - apiGroups: ["automations.wandb.ai"]
   resources: ["automationexecutions"]
-  verbs: ["get", "list", "watch", "create", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["automations.wandb.ai"]
   resources: ["automationexecutions/status"]
   verbs: ["get", "patch", "update"]

@@ -1,7 +1,7 @@
 """``kubernetesJob`` action: create a ``batch/v1`` Job in the Automation's namespace.
 
 The Job is named after the execution, so a retry (or a second replica) never creates a second Job:
-``AlreadyExists`` counts as success. Event variables become ``WANDB_*`` environment variables of every
+``AlreadyExists`` counts as success. Event variables become ``WBAUTO_*`` environment variables of every
 container and labels on the Job; ``${variables}`` in the template's strings are substituted.
 """
 
@@ -27,7 +27,9 @@ def label_value(text: str) -> str:
 
 
 def env_name(variable: str) -> str:
-    return "WANDB_" + re.sub(r"[^A-Za-z0-9]", "_", variable).upper()
+    """``artifact_version`` → ``WBAUTO_ARTIFACT_VERSION`` (not WANDB_*: the W&B SDK in the Job reads those,
+    e.g. WANDB_RUN_ID would resume the triggering run)."""
+    return "WBAUTO_" + re.sub(r"[^A-Za-z0-9]", "_", variable).upper()
 
 
 def build(record: ExecutionRecord) -> dict[str, Any]:
@@ -38,8 +40,8 @@ def build(record: ExecutionRecord) -> dict[str, Any]:
     pod = job_spec.setdefault("template", {}).setdefault("spec", {})
     env = [{"name": env_name(k), "value": v} for k, v in sorted(variables.items())
            if not k.startswith("artifact_metadata.")]
-    env += [{"name": "WANDB_AUTOMATION_EXECUTION", "value": record.name},
-            {"name": "WANDB_DELIVERY_ID", "value": record.spec.delivery_id}]
+    env += [{"name": "WBAUTO_EXECUTION", "value": record.name},
+            {"name": "WBAUTO_DELIVERY_ID", "value": record.spec.delivery_id}]
     for container in pod.get("containers") or []:
         container["env"] = [*container.get("env", []), *env]
     if spec.service_account_name:

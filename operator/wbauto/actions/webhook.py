@@ -3,7 +3,10 @@
 Headers: ``Content-Type: application/json``; ``Authorization: Bearer <token>`` when the Webhook has an
 access token; ``X-Wandb-Signature: base64(HMAC-SHA256(secret, body))`` when it has a signing secret
 (verifiable with ``openssl dgst -sha256 -hmac "$SECRET" -binary | base64``); ``X-Wbauto-Delivery`` (the
-same on every retry, for receivers to deduplicate) and ``X-Wbauto-Timestamp`` (unix seconds).
+same on every retry, for receivers to deduplicate) and ``X-Wbauto-Timestamp`` (unix seconds). W&B's
+signature covers the body only; ``X-Wbauto-Signature: v1=base64(HMAC-SHA256(secret,
+"<delivery>.<timestamp>.<body>"))`` also binds the delivery id and the timestamp, so a receiver can refuse
+replays and stale requests.
 """
 
 from __future__ import annotations
@@ -30,12 +33,19 @@ from wbauto.redact import MASK, scrub
 DELIVERY_HEADER = "X-Wbauto-Delivery"
 TIMESTAMP_HEADER = "X-Wbauto-Timestamp"
 SIGNATURE_HEADER = "X-Wandb-Signature"
+BOUND_SIGNATURE_HEADER = "X-Wbauto-Signature"
 MAX_RECORDED_BODY = 16384
 
 
 def sign(secret: str, body: bytes, encoding: SignatureEncoding = SignatureEncoding.BASE64) -> str:
     digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
     return base64.b64encode(digest).decode() if encoding is SignatureEncoding.BASE64 else digest.hex()
+
+
+def sign_bound(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
+    """``v1=`` + base64(HMAC-SHA256(secret, "<delivery>.<timestamp>.<body>"))."""
+    message = f"{delivery_id}.{timestamp}.".encode() + body
+    return "v1=" + base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
 @functools.lru_cache(maxsize=512)
@@ -85,12 +95,14 @@ async def post(
     signing_secret: str | None,
     access_token: str | None,
 ) -> Response:
-    headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery_id,
-               TIMESTAMP_HEADER: str(int(time.time())), **spec.headers}
+    timestamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery_id, TIMESTAMP_HEADER: timestamp,
+               **spec.headers}
     if access_token:
         headers["Authorization"] = f"Bearer {access_token}"
     if signing_secret is not None:
         headers[SIGNATURE_HEADER] = sign(signing_secret, body, spec.signature_encoding)
+        headers[BOUND_SIGNATURE_HEADER] = sign_bound(signing_secret, delivery_id, timestamp, body)
     return await context.http.post(spec.url, body, headers, timeout=parse_duration(spec.timeout).total_seconds(),
                                    ca_bundle=spec.ca_bundle)
 

@@ -23,6 +23,7 @@ from wbauto.api.schema import (
     ObjectName,
     Rule,
     exactly_one,
+    parse_duration,
     to_snake,
 )
 
@@ -221,7 +222,7 @@ class RunMetricThreshold(Model):
     """A run metric crosses a threshold (W&B `RUN_METRIC`): `agg(last window values) cmp threshold`,
     e.g. `AVERAGE(loss over 5) < 0.1`. Without `agg` the latest value is compared."""
 
-    metric: Metric = Field(description="Metric key as logged (history key or system metric such as `cpu`).")
+    metric: Metric = Field(description="Metric key as logged with wandb.log (a run history key).")
     agg: AggOp | None = Field(None, description="MAX, MIN or AVERAGE (AVG) over the window; omit for the "
                                                  "latest value.")
     window: int = Field(1, ge=1, le=10000, description="Number of most recent values aggregated; "
@@ -460,7 +461,7 @@ class JobSpec(Model):
 
 
 class KubernetesJobAction(Model):
-    """Create a `batch/v1` Job in the Automation's namespace. Event variables are passed as `WANDB_*`
+    """Create a `batch/v1` Job in the Automation's namespace. Event variables are passed as `WBAUTO_*`
     environment variables and labels; ${variables} in string values of the template are substituted.
     The Job name is derived from the execution, so a retry never creates a second Job."""
 
@@ -504,7 +505,17 @@ class Action(Model):
 
 
 class RateLimit(Model):
-    """At most `maxExecutions` executions per `period`; further matches are recorded as Skipped."""
+    """At most `maxExecutions` executions per `period` (at most 24h); further matches are recorded as
+    Skipped."""
+
+    __rules__ = (
+        Rule(
+            cel="duration(self.period) <= duration('24h')",
+            message="period must be at most 24h",
+            check=lambda r: parse_duration(r.period).total_seconds() <= 86400,
+            field_path=".period",
+        ),
+    )
 
     max_executions: int = Field(ge=1, le=100000, description="Executions allowed per period.")
     period: Duration = Field(description="Sliding window, e.g. 10m, 1h.")

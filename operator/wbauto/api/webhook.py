@@ -19,7 +19,7 @@ from wbauto.api.conditions import Condition
 from wbauto.api.schema import Duration, HttpUrl, Model, ObjectName, Rule, Rules, parse_duration, url_rules
 
 RESERVED_HEADERS = ("authorization", "content-type", "content-length", "host", "x-wandb-signature",
-                    "x-wbauto-delivery", "x-wbauto-timestamp")
+                    "x-wbauto-delivery", "x-wbauto-timestamp", "x-wbauto-signature")
 
 Headers = Annotated[
     dict[

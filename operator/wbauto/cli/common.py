@@ -28,8 +28,10 @@ def load_world(paths: Sequence[Path], namespace: str) -> World:
 
 
 def pick(world: World, kind: str, name: str | None, namespace: str) -> manifests.Resource:
-    candidates = [r for k, r in world.objects.items() if k[0] == kind and (name is None or k[2] == name)
-                  and (name is None or k[1] == namespace)]
+    """The one object of ``kind`` (named ``name``: in ``namespace``, else in any namespace)."""
+    candidates = [r for k, r in world.objects.items() if k[0] == kind and (name is None or k[2] == name)]
+    if name is not None and len(candidates) > 1:
+        candidates = [r for r in candidates if r.namespace == namespace] or candidates
     if not candidates:
         raise SystemExit(f"error: no valid {kind}" + (f" named {namespace}/{name}" if name else "") + " found")
     if len(candidates) > 1:

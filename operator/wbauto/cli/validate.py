@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from wbauto.api import kinds, manifests
+from wbauto.engine import checks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +32,10 @@ def main(args: argparse.Namespace) -> int:
                     skipped += 1
                     continue
                 result = manifests.parse(doc, source=source, default_namespace=args.namespace)
+                if isinstance(result, manifests.Resource) and result.kind is kinds.AUTOMATION:
+                    problems = checks.automation(result.spec, result.name)  # type: ignore[arg-type]
+                    if problems:
+                        result = manifests.Invalid(result.ref, source, problems)
                 if isinstance(result, manifests.Invalid):
                     invalid += 1
                     for problem in result.problems:

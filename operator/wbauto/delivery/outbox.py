@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from wbauto.api.execution import AutomationExecutionSpec, AutomationExecutionStatus, Phase
+from wbauto.api.execution import AutomationExecutionSpec, AutomationExecutionStatus
 
 
 @dataclass
@@ -47,8 +47,8 @@ class Store(Protocol):
     async def create(self, record: ExecutionRecord) -> bool:
         """Persist a new execution; False when one with that name exists already (nothing changes)."""
 
-    async def save_status(self, record: ExecutionRecord) -> None:
-        """Persist the record's status."""
+    async def save_status(self, record: ExecutionRecord) -> bool:
+        """Persist the record's status; False when the execution no longer exists (deleted: cancelled)."""
 
     async def pending(self) -> list[ExecutionRecord]:
         """Every execution not yet terminal (to resume after a restart or a leader change)."""
@@ -69,6 +69,3 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-
-def pending_status() -> AutomationExecutionStatus:
-    return AutomationExecutionStatus(phase=Phase.PENDING)

@@ -109,11 +109,15 @@ class SqliteStore:
 
         return await self._write(insert)
 
-    async def save_status(self, record: ExecutionRecord) -> None:
-        await self._write(lambda db: db.execute(
-            "UPDATE executions SET phase = ?, status = ? WHERE namespace = ? AND name = ?",
-            (record.status.phase.value, record.status.model_dump_json(by_alias=True, exclude_none=True),
-             record.namespace, record.name)))
+    async def save_status(self, record: ExecutionRecord) -> bool:
+        def update(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "UPDATE executions SET phase = ?, status = ? WHERE namespace = ? AND name = ?",
+                (record.status.phase.value, record.status.model_dump_json(by_alias=True, exclude_none=True),
+                 record.namespace, record.name))
+            return cur.rowcount == 1
+
+        return await self._write(update)
 
     @staticmethod
     def _records(rows: list[Any]) -> list[ExecutionRecord]:

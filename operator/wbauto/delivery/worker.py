@@ -48,6 +48,7 @@ class Dispatcher:
         self.queue: DelayQueue[Key] = DelayQueue()
         self.records: dict[Key, ExecutionRecord] = {}
         self.fence: Callable[[], bool] | None = None  # in a cluster: "do we still hold the Lease?"
+        self._unsaved: dict[Key, datetime.datetime] = {}  # delivered, but the outcome is not stored yet
 
     def submit(self, record: ExecutionRecord, delay: float = 0.0) -> None:
         key = (record.namespace, record.name)
@@ -67,6 +68,7 @@ class Dispatcher:
     def forget_all(self) -> None:
         """Drop queued work (leadership lost: the new leader resumes it from the store)."""
         self.records.clear()
+        self._unsaved.clear()
         self.queue.close()
         self.queue = DelayQueue()
         telemetry.QUEUE_DEPTH.set(0)
@@ -84,7 +86,10 @@ class Dispatcher:
                 log.warning("not the leader any more: %s/%s left to the new leader", *key)
                 continue
             try:
-                await self.attempt(record)
+                if key in self._unsaved:
+                    await self._record(record, self._unsaved[key])
+                else:
+                    await self.attempt(record)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -142,9 +147,27 @@ class Dispatcher:
                     changes["error"] = cut(f"gave up after {number} attempts: {text}", 1024)
                 changes.update(phase=Phase.FAILED, next_attempt_time=None, completion_time=finished,
                                duration_ms=_ms(finished - record.spec.event.time))
-        updated = record.with_status(**changes)
-        await self.store.save_status(updated)
-        key = (record.namespace, record.name)
+        return await self._record(record.with_status(**changes), finished)
+
+    async def _record(self, updated: ExecutionRecord, finished: datetime.datetime) -> ExecutionRecord:
+        """Store an attempt's outcome; if the store fails, retry the write — never the delivery."""
+        key = (updated.namespace, updated.name)
+        try:
+            exists = await self.store.save_status(updated)
+        except Exception as exc:
+            log.warning("could not record the outcome of %s/%s (%s); retrying the write, not the delivery",
+                        *key, exc)
+            self.records[key] = updated
+            self._unsaved[key] = finished
+            self.queue.add(key, 5.0)
+            return updated
+        self._unsaved.pop(key, None)
+        if not exists:
+            log.info("AutomationExecution %s/%s was deleted: cancelled", *key)
+            self.records.pop(key, None)
+            telemetry.QUEUE_DEPTH.set(len(self.records))
+            return updated
+        record, kind = updated, updated.spec.action.type
         if updated.terminal:
             self.records.pop(key, None)
             telemetry.EXECUTIONS.labels(f"{record.namespace}/{record.automation}", kind,

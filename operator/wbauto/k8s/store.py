@@ -75,13 +75,14 @@ class KubeStore:
             await self.save_status(record)
         return True
 
-    async def save_status(self, record: ExecutionRecord) -> None:
+    async def save_status(self, record: ExecutionRecord) -> bool:
         status = record.status.model_dump(by_alias=True, exclude_none=True, mode="json")
         try:
             await self._client.patch(kube.EXECUTIONS, record.namespace, record.name,
                                      {"status": {**status, **_nulls(status)}}, status=True)
         except kube.NotFound:
-            log.warning("AutomationExecution %s/%s was deleted while in flight", record.namespace, record.name)
+            return False
+        return True
 
     async def _all(self, label_selector: str | None = None) -> list[dict[str, Any]]:
         if not self._namespaces:

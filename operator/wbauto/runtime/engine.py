@@ -93,6 +93,8 @@ class Engine:
                 self.firing.note_fire(key, record.created)
             if record.spec.event.run is not None:
                 self.firing.note_run_fire(key, record.spec.event.run.id, record.created)
+        if self.pollers is not None:
+            self.pollers.begin()
         resumed = await self.dispatcher.resume()
         if resumed:
             log.info("resumed %d pending executions", resumed)
@@ -131,7 +133,14 @@ class Engine:
         return self._index
 
     def source_problem(self, spec: AutomationSpec) -> str | None:
-        """Why the scope of ``spec`` cannot be read right now, or None."""
+        """Why ``spec`` cannot fire right now (its scope cannot be read, W&B is not configured), or None."""
+        if self.wandb is None:
+            if spec.action.launch is not None:
+                return "the launch action needs a W&B API key: set WANDB_API_KEY for the operator"
+            if not self.settings.receiver_address:
+                return ("polling is off: the operator has no W&B API key (set WANDB_API_KEY) and no inbound "
+                        "receiver, so no event can reach this Automation")
+            return None
         if self.pollers is None:
             return None
         key: ScopeKey = needs_of(spec)[0]

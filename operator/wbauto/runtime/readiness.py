@@ -18,6 +18,7 @@ from wbauto.api.conditions import READY, Reason, summarize
 from wbauto.api.manifests import Invalid, Resource
 from wbauto.api.secretreference import SecretReferenceSpec
 from wbauto.api.webhook import WebhookSpec
+from wbauto.engine import checks
 from wbauto.errors import DependencyMissing, SecretError
 from wbauto.runtime.world import World
 from wbauto.secrets.resolver import Resolver
@@ -47,8 +48,10 @@ async def secret_reference(res: Resource, resolver: Resolver) -> Outcome:
     try:
         value = await resolver.resolve(res.namespace, res.name)
     except SecretError as exc:
-        return Outcome(False, exc.reason, str(exc), stalled=not exc.retryable,
-                       fields={"backend": spec.backend})
+        # the backend's answer can change without any edit here (the Secret gets fixed): keep retrying,
+        # unless the SecretReference itself is unusable
+        terminal = exc.reason in (Reason.INVALID_SPEC, Reason.BACKEND_NOT_INSTALLED)
+        return Outcome(False, exc.reason, str(exc), stalled=terminal, fields={"backend": spec.backend})
     except DependencyMissing as exc:  # removed while we were looking
         return Outcome(False, exc.reason, str(exc), fields={"backend": spec.backend})
     resolved_at = resolver.resolved_at(res.namespace, res.name)
@@ -101,6 +104,11 @@ def automation(res: Resource, world: World) -> Outcome:
     spec: AutomationSpec = res.spec  # type: ignore[assignment]
     fields = {"eventType": spec.event.wandb_type, "actionType": spec.action.wandb_type,
               "target": action_target(spec)}
+    problems = checks.automation(spec, res.name)
+    if problems:
+        text = "; ".join(str(p) for p in problems)
+        return Outcome(False, Reason.INVALID_SPEC, f"invalid spec: {text}; fix the manifest and apply it again",
+                       stalled=True, fields=fields)
     action = spec.action
     if action.webhook is not None:
         name = action.webhook.webhook_ref.name

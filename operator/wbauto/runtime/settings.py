@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from wbauto.actions import egress
 from wbauto.api.schema import parse_duration
@@ -27,7 +27,6 @@ class Settings:
     allow_cidrs: tuple[str, ...] = ()
     wandb_base_url: str = "https://api.wandb.ai"
     wandb_app_url: str = "https://wandb.ai"
-    wandb_api_key_env: str = "WANDB_API_KEY"
     poll_interval: float = 30.0
     retention_count: int = 100
     retention_age: float = 7 * 24 * 3600.0
@@ -44,7 +43,6 @@ class Settings:
     lease_name: str = "wbauto-leader"
     lease_namespace: str = ""
     lease_duration: float = 15.0
-    extra: dict[str, str] = field(default_factory=dict)
 
     def wandb_api_key(self) -> str | None:
         """The poller's W&B API key: the key file, else $WANDB_API_KEY; None disables polling."""

@@ -21,8 +21,9 @@ class KubernetesBackend:
     async def get(self, request: base.Request) -> base.SecretValue:
         source: KubernetesSource = request.source
         if self._context.kube is None:
-            raise SecretError(f"SecretReference {request.ref}: the kubernetes backend needs a cluster; the "
-                              "standalone runtime has none (use file, env or a cloud backend)",
+            raise SecretError(f"SecretReference {request.ref}: the kubernetes backend needs a cluster connection "
+                              "(the standalone runtime has none: use file, env or a cloud backend; "
+                              "`wbauto test-webhook` needs --kubeconfig)",
                               reason=Reason.BACKEND_NOT_INSTALLED, retryable=False)
         what = f"Secret {request.namespace}/{source.name}"
         try:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from wbauto import telemetry
 from wbauto.api.conditions import Reason
 from wbauto.api.schema import parse_duration
 from wbauto.api.secretreference import SecretReferenceSpec
@@ -82,7 +83,12 @@ class Resolver:
             if entry and entry.fingerprint == fingerprint and entry.expires > self._clock():
                 return entry.value
             backend = self.backend(spec.backend)
-            value = await backend.get(base.Request(namespace=namespace, name=name, source=spec.source))
+            try:
+                value = await backend.get(base.Request(namespace=namespace, name=name, source=spec.source))
+            except SecretError as exc:
+                telemetry.SECRET_RESOLUTIONS.labels(spec.backend, exc.reason).inc()
+                raise
+            telemetry.SECRET_RESOLUTIONS.labels(spec.backend, "ok").inc()
             REDACTOR.add(value.value)
             ttl = parse_duration(spec.refresh_interval).total_seconds()
             self._cache[key] = _Entry(fingerprint, value, self._clock() + ttl,

@@ -69,12 +69,11 @@ def needs_of(spec: AutomationSpec) -> tuple[ScopeKey, Needs]:
 
 
 def plan(automations: Iterable[Resource]) -> dict[ScopeKey, Needs]:
-    """Scope → merged needs, for the enabled Automations."""
+    """Scope → merged needs. Disabled Automations count too: their scope stays polled (matching skips
+    them), so re-enabling one does not replay what happened while it was off."""
     out: dict[ScopeKey, Needs] = {}
     for res in automations:
         spec: AutomationSpec = res.spec  # type: ignore[assignment]
-        if not spec.enabled:
-            continue
         key, needs = needs_of(spec)
         out.setdefault(key, Needs(collections=set())).merge(needs)
     return out

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wbauto.api.event import ArtifactInfo, Event, EventType, MetricSeries, RunInfo, Source, event_id
+from wbauto.errors import SourceError
 from wbauto.sources import queries
 from wbauto.sources.plan import Needs, ScopeKey
 from wbauto.sources.wandb import Client
@@ -65,6 +66,13 @@ def _author(created_by: dict[str, Any] | None) -> str:
     return str(created_by.get("username") or "")
 
 
+class ProjectNotFound(SourceError):
+    """Raised when W&B answers ``project: null``: the project does not exist or the API key cannot see it."""
+
+    def __init__(self, entity: str, project: str) -> None:
+        super().__init__(f"project {entity}/{project} not found, or not visible to the operator's W&B API key")
+
+
 @dataclass
 class CycleResult:
     events: int = 0
@@ -73,8 +81,12 @@ class CycleResult:
 
 class ScopePoller:
     def __init__(self, key: ScopeKey, client: Client, load: LoadCursor, save: SaveCursor, emit: Emit,
-                 now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)) -> None:
+                 now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+                 *, rebaseline: bool = False) -> None:
         self.key = key
+        # a scope first watched while the operator runs starts from now: an older cursor (a scope watched
+        # before, then dropped) must not replay what happened while nobody needed it
+        self._rebaseline = rebaseline
         self.needs = Needs()
         self._client = client
         self._load = load
@@ -95,8 +107,11 @@ class ScopePoller:
     async def cycle(self) -> CycleResult:
         before = self._client.requests
         if self._cursor is None:
-            self._cursor = await self._load(self.cursor_key) or {
-                "v": 1, "rev": 0, "baseline": _iso(self._now()), "projects": {}}
+            loaded = await self._load(self.cursor_key)
+            if loaded is None or self._rebaseline:
+                loaded = {"v": 1, "rev": int((loaded or {}).get("rev", 0)), "baseline": _iso(self._now()),
+                          "projects": {}}
+            self._cursor = loaded
         cursor = json.loads(json.dumps(self._cursor))  # work on a copy; commit only after emitting
         rev = int(cursor["rev"]) + 1
         events: list[Event] = []
@@ -122,6 +137,8 @@ class ScopePoller:
         after: str | None = None
         while True:
             data = await self._query(queries.ENTITY_PROJECTS, {"entity": self.key.entity, "cursor": after})
+            if data.get("entity") is None:
+                raise SourceError(f"entity {self.key.entity} not found, or not visible to the operator's W&B API key")
             conn = (data.get("entity") or {}).get("projects") or {}
             names += [e["node"]["name"] for e in conn.get("edges") or []]
             page = conn.get("pageInfo") or {}
@@ -168,6 +185,8 @@ class ScopePoller:
         while True:
             data = await self._query(queries.PROJECT_COLLECTIONS, {
                 "entity": self.key.entity, "project": project, "cursor": after, "perPage": PAGE})
+            if data.get("project") is None:
+                raise ProjectNotFound(self.key.entity, project)
             conn = (data.get("project") or {}).get("artifactCollections") or {}
             out += [e["node"] for e in conn.get("edges") or []]
             page = conn.get("pageInfo") or {}
@@ -229,7 +248,8 @@ class ScopePoller:
             aliases = sorted(a["alias"] for a in node.get("aliases") or [] if self._same_collection(a, coll, project))
             tags = sorted(t["name"] for t in node.get("tags") or [])
             art_id = str(node["id"])
-            now_versions[art_id] = {"a": aliases, "t": tags}
+            version = str(edge.get("version") or f"v{node.get('versionIndex', 0)}")
+            now_versions[art_id] = {"a": aliases, "t": tags, "v": version}
             if quiet:
                 continue
             author = _author(node.get("createdBy"))
@@ -261,7 +281,10 @@ class ScopePoller:
         if portfolio and not quiet:
             for art_id in seen:
                 if art_id not in now_versions:
-                    info = ArtifactInfo(id=art_id, collection=coll["name"], collection_type=coll["__typename"])
+                    version = str(seen[art_id].get("v") or "")
+                    info = ArtifactInfo(id=art_id, collection=coll["name"], collection_type=coll["__typename"],
+                                        version=version,
+                                        version_index=int(version[1:]) if version[1:].isdigit() else None)
                     events.append(self._event(project, EventType.UNLINK_ARTIFACT,
                                               event_id("unlink", coll["id"], art_id, rev), artifact=info))
         entry["versions"] = now_versions
@@ -312,9 +335,10 @@ class ScopePoller:
                     # seed the windows with the run's recent values (no events for them)
                     history_todo.append((node, max(0, last_step - keep + 1), last_step + 1, True))
             if run_state != entry["state"] and run_state in RUN_STATES:
+                info = self._run_info(node, entry["state"])
                 events.append(self._event(project, EventType.RUN_STATE,
                                           event_id("state", project, run_id, run_state, rev),
-                                          run=self._run_info(node, entry["state"])))
+                                          author=info.user, run=info))
             entry["state"] = run_state
             entry["hb"] = _iso(heartbeat)
             if self.needs.metrics and last_step > entry["step"]:
@@ -341,6 +365,8 @@ class ScopePoller:
         while True:
             data = await self._query(queries.PROJECT_RUNS, {
                 "entity": self.key.entity, "project": project, "cursor": after, "perPage": PAGE})
+            if data.get("project") is None:
+                raise ProjectNotFound(self.key.entity, project)
             conn = (data.get("project") or {}).get("runs") or {}
             nodes = [e["node"] for e in conn.get("edges") or []]
             for node in nodes:
@@ -390,7 +416,8 @@ class ScopePoller:
             entry["step"] = hi - 1
             if series and new_rows and not seed:
                 first = int(new_rows[0]["_step"])
+                info = self._run_info(node, entry["state"])
                 events.append(self._event(project, EventType.RUN_HISTORY,
                                           event_id("history", project, run_id, first),
-                                          run=self._run_info(node, entry["state"]), metrics=series))
+                                          author=info.user, run=info, metrics=series))
         return events

@@ -26,6 +26,7 @@ log = logging.getLogger("wbauto.poller")
 
 MAX_BACKOFF = 300.0
 FAST_CYCLES = 5
+CATCH_UP_WINDOW = 60.0  # scopes planned this soon after start catch up from their cursors; later ones do not
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,13 @@ class Pollers:
         self._wake: dict[ScopeKey, asyncio.Event] = {}
         self.health: dict[ScopeKey, Health] = {}
         self.cycles = 0
+        self._begun = time.monotonic()
+
+    def begin(self) -> None:
+        """The engine (re)starts: scopes planned within CATCH_UP_WINDOW resume from their cursors (events
+        that happened while the operator was down fire); scopes planned later — an Automation added on a
+        scope nobody watched — start from a fresh baseline instead of replaying older history."""
+        self._begun = time.monotonic()
 
     @property
     def scopes(self) -> list[ScopeKey]:
@@ -65,7 +73,9 @@ class Pollers:
         for key, needs in plan.items():
             poller = self._pollers.get(key)
             if poller is None:
-                poller = self._pollers[key] = ScopePoller(key, self._client, self._load, self._save, self._emit)
+                late = time.monotonic() - self._begun > CATCH_UP_WINDOW
+                poller = self._pollers[key] = ScopePoller(key, self._client, self._load, self._save, self._emit,
+                                                          rebaseline=late)
                 self._wake[key] = asyncio.Event()
                 self._tasks[key] = asyncio.create_task(self._loop(key), name=f"wbauto-poll-{key}")
             if poller.needs != needs:

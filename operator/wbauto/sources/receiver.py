@@ -71,6 +71,9 @@ def parse_payload(doc: Any, *, body_id: str, received: datetime.datetime) -> Eve
     if raw_type not in EVENT_TYPES:
         raise PayloadError(f"event_type {raw_type!r} is not a W&B event type")
     kind = EVENT_TYPES[raw_type]
+    if kind in (EventType.RUN_METRIC, EventType.RUN_METRIC_CHANGE, EventType.RUN_METRIC_ZSCORE):
+        raise PayloadError(f"{raw_type} cannot come through the receiver: wbauto evaluates metric windows on "
+                           "run history, which only the poller reads")
     entity, project = str(doc.get("entity_name") or ""), str(doc.get("project_name") or "")
     version_string = str(doc.get("artifact_version_string") or "")
     if not entity or not project:

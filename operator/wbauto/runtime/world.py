@@ -83,6 +83,8 @@ class World:
         Automations using a Webhook."""
         kind, namespace, name = key
         out: list[Key] = []
+        if kind not in (kinds.SECRET_REFERENCE.kind, kinds.WEBHOOK.kind):
+            return out  # nothing refers to an Automation
         for other_key, res in self.objects.items():
             if other_key[1] != namespace:
                 continue

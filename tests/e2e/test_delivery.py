@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.support.controlplane import free_port
 from tests.support.manifests import automation, obj, webhook
 from tests.support.receiver import Receiver, slack_api
-from tests.support.standalone import API_KEY, Harness, until
+from tests.support.standalone import Harness, until
 from wbauto.api.execution import Phase
 from wbauto.emulator.server import Emulator
 
 SECRET = "delivery-signing-secret"
 PROJECT = {"project": {"entity": "acme", "project": "fraud"}}
 FAST_RETRY = {"maxAttempts": 3, "backoff": "50ms", "maxBackoff": "200ms"}
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(api_key=API_KEY) as emu:
-        emu.state.create_project("acme", "fraud")
-        emu.state.log_artifact("acme", "fraud", "fraud-model", author="alice")
-        yield emu
 
 
 def secret_file(tmp_path: Path, name: str, value: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,6 @@ from wbauto.emulator.server import Emulator
 pytestmark = pytest.mark.cluster
 
 LEASE = 3.0
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(api_key=API_KEY) as emu:
-        emu.state.create_project("acme", "fraud")
-        emu.state.log_artifact("acme", "fraud", "fraud-model", author="alice")
-        yield emu
 
 
 def replica(cluster: ControlPlane, namespace: str, tmp_path: Path, emulator: Emulator, name: str) -> OperatorProcess:

@@ -4,7 +4,6 @@ receivers. Executions are AutomationExecution objects; cursors are ConfigMaps; J
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,6 @@ pytestmark = pytest.mark.cluster
 
 SECRET = "cluster-signing-secret"
 PROJECT = {"project": {"entity": "acme", "project": "fraud"}}
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(api_key=API_KEY) as emu:
-        emu.state.create_project("acme", "fraud")
-        emu.state.log_artifact("acme", "fraud", "fraud-model", author="alice")
-        yield emu
 
 
 def operator_for(cluster: ControlPlane, namespace: str, tmp_path: Path, emulator: Emulator,

@@ -6,30 +6,20 @@ import datetime
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from tests.support.controlplane import free_port
 from tests.support.manifests import automation, obj, webhook
 from tests.support.receiver import Receiver
-from tests.support.standalone import API_KEY, Harness, until
+from tests.support.standalone import Harness, until
 from wbauto.api.execution import Phase
 from wbauto.emulator.server import Emulator
 
 PROJECT = {"project": {"entity": "acme", "project": "fraud"}}
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(api_key=API_KEY) as emu:
-        emu.state.create_project("acme", "fraud")
-        emu.state.log_artifact("acme", "fraud", "fraud-model", author="alice")
-        yield emu
 
 
 def ready(app: Any, name: str) -> dict[str, Any] | None:

@@ -7,10 +7,8 @@ import signal
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.support.controlplane import wait_until
@@ -22,14 +20,6 @@ from wbauto.emulator.server import Emulator
 
 PROJECT = {"project": {"entity": "acme", "project": "fraud"}}
 PAYLOAD = '{"tag": "${tag}", "alias": "${alias}", "type": "${event_type}"}'
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(api_key=API_KEY) as emu:
-        emu.state.create_project("acme", "fraud")
-        emu.state.log_artifact("acme", "fraud", "fraud-model", author="alice")
-        yield emu
 
 
 def documents(receiver: Receiver) -> list[dict[str, object]]:

@@ -95,7 +95,7 @@ def _run_filter_ok(spec: AutomationSpec, event: Event) -> bool:
     return name_ok and (f.user is None or f.user == event.run.user)
 
 
-_ARTIFACT_EVENTS = {
+ARTIFACT_EVENTS = {
     "artifactVersionCreated": EventType.CREATE_ARTIFACT,
     "artifactLinked": EventType.LINK_MODEL,
     "artifactUnlinked": EventType.UNLINK_ARTIFACT,
@@ -107,7 +107,7 @@ _ARTIFACT_EVENTS = {
 }
 
 
-_TRIGGERS = {**_ARTIFACT_EVENTS, "runStateChanged": EventType.RUN_STATE, "runMetricThreshold": EventType.RUN_HISTORY,
+_TRIGGERS = {**ARTIFACT_EVENTS, "runStateChanged": EventType.RUN_STATE, "runMetricThreshold": EventType.RUN_HISTORY,
              "runMetricChange": EventType.RUN_HISTORY, "runMetricZScore": EventType.RUN_HISTORY}
 
 
@@ -173,8 +173,8 @@ def evaluate(spec: AutomationSpec, event: Event) -> tuple[Event, metrics.Evaluat
     observation becomes the concrete RUN_METRIC* event) and the metric evaluation, if any."""
     key = spec.event.key
     cfg = spec.event.config
-    if key in _ARTIFACT_EVENTS:
-        if event.type is not _ARTIFACT_EVENTS[key]:
+    if key in ARTIFACT_EVENTS:
+        if event.type is not ARTIFACT_EVENTS[key]:
             return None
         pattern = getattr(cfg, "alias_regex", None) or getattr(cfg, "tag_regex", None)
         subject = event.alias if key == "artifactAliasAdded" else event.tag

@@ -9,18 +9,6 @@ from wbauto.api.automation import REGISTRY_PREFIX, AutomationSpec, RunMetricChan
 from wbauto.api.event import ArtifactInfo, Event, EventType, MetricSeries, RunInfo, Source
 from wbauto.engine import matching, metrics
 
-_TYPES = {
-    "artifactVersionCreated": EventType.CREATE_ARTIFACT,
-    "artifactLinked": EventType.LINK_MODEL,
-    "artifactUnlinked": EventType.UNLINK_ARTIFACT,
-    "artifactAliasAdded": EventType.ADD_ARTIFACT_ALIAS,
-    "artifactTagAdded": EventType.ADD_ARTIFACT_TAG,
-    "artifactTagRemoved": EventType.REMOVE_ARTIFACT_TAG,
-    "collectionTagAdded": EventType.ADD_COLLECTION_TAG,
-    "collectionTagRemoved": EventType.REMOVE_COLLECTION_TAG,
-    "runStateChanged": EventType.RUN_STATE,
-}
-
 
 def _where(spec: AutomationSpec) -> tuple[str, str, str]:
     s = spec.scope
@@ -47,7 +35,7 @@ def sample_event(spec: AutomationSpec, now: datetime.datetime | None = None) -> 
     now = now or datetime.datetime.now(datetime.UTC)
     entity, project, collection = _where(spec)
     key = spec.event.key
-    if key in _TYPES and key != "runStateChanged":
+    if key in matching.ARTIFACT_EVENTS:
         cfg = spec.event.config
         alias = _example(getattr(cfg, "alias_regex", None), "production") if key == "artifactAliasAdded" else ""
         tag = _example(getattr(cfg, "tag_regex", None), "candidate") if "Tag" in key else ""
@@ -57,8 +45,8 @@ def sample_event(spec: AutomationSpec, now: datetime.datetime | None = None) -> 
             type="model", version_index=3, version="v3", digest="d41d8cd98f00b204e9800998ecf8427e",
             aliases=[a for a in ("latest", alias) if a], metadata={"accuracy": 0.93, "framework": "pytorch"},
             created_at=now)
-        return Event(id="sample", type=_TYPES[key], time=now, source=Source.TEST, author="alice", entity=entity,
-                     project=project, alias=alias, tag=tag, artifact=artifact), None
+        return Event(id="sample", type=matching.ARTIFACT_EVENTS[key], time=now, source=Source.TEST, author="alice",
+                     entity=entity, project=project, alias=alias, tag=tag, artifact=artifact), None
     run = RunInfo(id="3kq9x2ab", display_name="train-resnet-42", user="alice",
                   state="FAILED" if key == "runStateChanged" else "RUNNING", previous_state="RUNNING")
     if key == "runStateChanged":

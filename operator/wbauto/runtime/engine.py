@@ -26,11 +26,13 @@ from wbauto.api.execution import AutomationExecutionSpec, AutomationRef, Executi
 from wbauto.delivery.outbox import ExecutionRecord, Store, execution_name
 from wbauto.delivery.worker import Dispatcher
 from wbauto.engine import matching
+from wbauto.errors import ConfigError
 from wbauto.runtime.settings import Settings
 from wbauto.runtime.world import World
 from wbauto.secrets.resolver import Resolver
 from wbauto.sources.plan import ScopeKey, needs_of, plan
 from wbauto.sources.pollers import Pollers
+from wbauto.sources.receiver import Receiver, ReceiverConfig
 from wbauto.sources.wandb import Client as WandbClient
 
 log = logging.getLogger("wbauto.engine")
@@ -124,6 +126,25 @@ class Engine:
         telemetry.AUTOMATIONS.set(len(automations))
         if self.pollers is not None:
             self.pollers.update(plan(automations))
+
+    def receiver(self, default_namespace: str) -> Receiver | None:
+        """The inbound W&B receiver, when the settings enable it; events go to :meth:`handle`."""
+        if not self.settings.receiver_address:
+            return None
+        if not self.settings.receiver_secret_ref:
+            raise ConfigError("--receiver-address needs --receiver-secret-ref NS/NAME: unsigned deliveries are "
+                              "never accepted")
+
+        def ref(text: str) -> tuple[str, str]:
+            namespace, _, name = text.rpartition("/")
+            return namespace or default_namespace, name
+
+        async def resolve(namespace: str, name: str) -> str:
+            return (await self.context.resolver.resolve(namespace, name)).value
+
+        token = self.settings.receiver_token_ref
+        return Receiver(ReceiverConfig(ref(self.settings.receiver_secret_ref), ref(token) if token else None),
+                        resolve, self.handle)
 
     def index(self) -> matching.Index:
         """The matching index of the loaded Automations, rebuilt when they change."""

@@ -32,7 +32,6 @@ from wbauto.runtime.settings import Settings
 from wbauto.runtime.world import Key, World
 from wbauto.secrets import base as secrets_base
 from wbauto.secrets.resolver import Resolver
-from wbauto.sources.receiver import Receiver, ReceiverConfig
 from wbauto.sources.wandb import Client as WandbClient
 
 log = logging.getLogger("wbauto.operator")
@@ -77,7 +76,7 @@ class InCluster:
     # --- lifecycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        receiver = self._receiver()
+        receiver = self.engine.receiver(self.operator_namespace)
         for address, routes in ((self.settings.metrics_address, http.metrics_routes()),
                                 (self.settings.health_address, http.health_routes(self._ready)),
                                 (self.settings.receiver_address, receiver.routes() if receiver else [])):
@@ -145,24 +144,6 @@ class InCluster:
 
     def _ready(self) -> tuple[bool, str]:
         return True, "leader" if self.leading else "standby"
-
-    def _receiver(self) -> Receiver | None:
-        if not self.settings.receiver_address:
-            return None
-        if not self.settings.receiver_secret_ref:
-            raise SystemExit("--receiver-address needs --receiver-secret-ref NS/NAME: unsigned deliveries are "
-                             "never accepted")
-
-        def ref(text: str) -> tuple[str, str]:
-            namespace, _, name = text.rpartition("/")
-            return namespace or self.operator_namespace, name
-
-        async def resolve(namespace: str, name: str) -> str:
-            return (await self.resolver.resolve(namespace, name)).value
-
-        config = ReceiverConfig(ref(self.settings.receiver_secret_ref),
-                                ref(self.settings.receiver_token_ref) if self.settings.receiver_token_ref else None)
-        return Receiver(config, resolve, self.engine.handle)
 
     # --- watch events ----------------------------------------------------------------------------------
 

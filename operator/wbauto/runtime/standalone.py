@@ -30,7 +30,6 @@ from wbauto.runtime.settings import Settings
 from wbauto.runtime.world import Key, World
 from wbauto.secrets import base as secrets_base
 from wbauto.secrets.resolver import Resolver
-from wbauto.sources.receiver import Receiver, ReceiverConfig
 from wbauto.sources.wandb import Client as WandbClient
 
 log = logging.getLogger("wbauto.standalone")
@@ -169,31 +168,13 @@ class Standalone:
         for key in keys:
             self.reconciler.queue.add(key)
 
-    def receiver(self) -> Receiver | None:
-        if not self.settings.receiver_address:
-            return None
-        if not self.settings.receiver_secret_ref:
-            raise SystemExit("--receiver-address needs --receiver-secret-ref NS/NAME: unsigned deliveries are "
-                             "never accepted")
-
-        def ref(text: str) -> tuple[str, str]:
-            namespace, _, name = text.rpartition("/")
-            return namespace or "default", name
-
-        async def resolve(namespace: str, name: str) -> str:
-            return (await self.resolver.resolve(namespace, name)).value
-
-        config = ReceiverConfig(ref(self.settings.receiver_secret_ref),
-                                ref(self.settings.receiver_token_ref) if self.settings.receiver_token_ref else None)
-        return Receiver(config, resolve, self.engine.handle)
-
     async def start(self) -> None:
         self.folder.scan()
         await self.engine.start()
         self._tasks = [asyncio.create_task(self.reconciler.run(), name="wbauto-reconciler"),
                        asyncio.create_task(self.folder.watch(), name="wbauto-manifests"),
                        asyncio.create_task(self.reporter.run(), name="wbauto-last-execution")]
-        receiver = self.receiver()
+        receiver = self.engine.receiver("default")
         for address, routes in ((self.settings.metrics_address, http.metrics_routes()),
                                 (self.settings.health_address, http.health_routes(lambda: (True, "standalone"))),
                                 (self.settings.receiver_address, receiver.routes() if receiver else [])):

@@ -136,3 +136,25 @@ async def test_history_and_test_webhook_and_render_commands(tmp_path: Path, emul
     receiver.stop()
     assert "cli-secret" not in table.stdout + rendered.stdout + sent.stdout + refused.stdout
     assert all(r.status.phase is Phase.FINISHED for r in records)
+
+
+async def test_a_stalled_automation_does_not_fire_and_disabled_wins(tmp_path: Path, emulator: Emulator) -> None:
+    receiver = Receiver().start()
+    broken = automation("broken", scope=PROJECT, event={"artifactAliasAdded": {}},
+                        action={"webhook": {"webhookRef": {"name": "hook"}, "payload": '{"a": ${alias}}'}})
+    working = automation("working", scope=PROJECT, event={"artifactAliasAdded": {}})
+    off = automation("off", scope={"project": {"entity": "acme", "project": "missing"}}, enabled=False,
+                     action={"noOp": {}})
+    harness = Harness(tmp_path, emulator, [webhook(url=receiver.url()), broken, working, off])
+    app = await harness.start(wait_first_poll=False, wait_ready=False)
+    try:
+        await until(lambda: (r := ready(app, "broken")) and r["reason"] == "InvalidSpec", 30, "broken stalls")
+        await until(lambda: (r := ready(app, "working")) and r["status"] == "True", 30, "working is Ready")
+        emulator.state.add_alias("acme", "fraud", "fraud-model", "v0", "staging")
+        records = await harness.executions(1)
+        # the disabled one's scope cannot be read (no such project), yet it reports Disabled
+        await until(lambda: (r := ready(app, "off")) and r["reason"] == "Disabled", 30, "off is Disabled")
+    finally:
+        await harness.stop()
+        receiver.stop()
+    assert [r.automation for r in records] == ["working"]

@@ -49,13 +49,14 @@ class Harness:
     def manifests(self) -> Path:
         return self.workdir / "manifests"
 
-    async def start(self, *, wait_first_poll: bool = True) -> Standalone:
+    async def start(self, *, wait_first_poll: bool = True, wait_ready: bool = True) -> Standalone:
         self.manifests.mkdir(parents=True, exist_ok=True)
         (self.workdir / "api-key").write_text(API_KEY)
         (self.manifests / "all.yaml").write_text(yaml.safe_dump_all(self.documents))
         self.app = Standalone(self.settings, self.manifests, self.workdir / "state.sqlite")
         await self.app.start()
-        await self.app.wait_ready(30)
+        if wait_ready:
+            await self.app.wait_ready(30)
         if wait_first_poll and self.app.engine.pollers is not None:
             pollers = self.app.engine.pollers
             await until(lambda: pollers.cycles >= len(pollers.scopes) and pollers.scopes, 30, "first poll")

@@ -90,19 +90,20 @@ async def _server(routes: list[web.RouteDef]) -> tuple[web.AppRunner, int]:
     return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
-async def test_redirect_to_a_private_address_is_refused_before_connecting() -> None:
-    """A loopback receiver (explicitly allowed) redirects to 10.0.0.1: the second hop is refused by the
-    guard before any connection is attempted."""
+async def test_a_name_rebound_to_a_private_address_is_refused_on_the_next_connection() -> None:
+    """DNS rebinding across a redirect: the same name resolves to loopback (explicitly allowed), then to
+    10.0.0.1 for the redirect's new connection — refused by the guard before connecting."""
 
     async def redirect(request: web.Request) -> web.Response:
-        raise web.HTTPTemporaryRedirect("http://internal.example.com/steal")
+        raise web.HTTPTemporaryRedirect("/again", headers={"Connection": "close"})
 
     runner, port = await _server([web.post("/hook", redirect)])
+    answers = [["127.0.0.1"], ["10.0.0.1"]]
     resolved: list[str] = []
 
     async def resolve(host: str, port_: int) -> list[str]:
         resolved.append(host)
-        return {"receiver.example.com": ["127.0.0.1"], "internal.example.com": ["10.0.0.1"]}[host]
+        return answers.pop(0)
 
     outbound = Outbound(egress.Policy.build(allow_cidrs=["127.0.0.1/32"]), resolve)
     try:
@@ -112,7 +113,7 @@ async def test_redirect_to_a_private_address_is_refused_before_connecting() -> N
     finally:
         await outbound.aclose()
         await runner.cleanup()
-    assert resolved == ["receiver.example.com", "internal.example.com"]
+    assert resolved == ["receiver.example.com", "receiver.example.com"]
 
 
 async def test_redirects_that_would_drop_the_body_fail_and_307_is_followed() -> None:
@@ -173,6 +174,28 @@ async def test_whole_attempt_timeout() -> None:
         with pytest.raises(DeliveryError, match=r"timed out after 0\.3s") as caught:
             await outbound.post(f"http://127.0.0.1:{port}/", b"", {}, timeout=0.3)
         assert caught.value.retryable
+    finally:
+        await outbound.aclose()
+        await runner.cleanup()
+
+
+async def test_redirects_to_another_origin_are_refused() -> None:
+    """The token and the signatures must not follow a redirect to another host or scheme."""
+
+    async def away(request: web.Request) -> web.Response:
+        raise web.HTTPPermanentRedirect(f"http://other.example.com:{request.url.port}/collect")
+
+    runner, port = await _server([web.post("/hook", away)])
+
+    async def resolve(host: str, port_: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    outbound = Outbound(egress.Policy.build(allow_cidrs=["127.0.0.1/32"]), resolve)
+    try:
+        with pytest.raises(DeliveryError, match="redirected to another origin") as caught:
+            await outbound.post(f"http://hooks.example.com:{port}/hook", b"{}", {"Authorization": "Bearer t"},
+                                timeout=10)
+        assert caught.value.retryable is False
     finally:
         await outbound.aclose()
         await runner.cleanup()

@@ -2,8 +2,9 @@
 
 aiohttp with a resolver that checks every address a name resolves to and returns only the checked one,
 so the connection is pinned to it (no DNS rebinding); IP-literal hosts, which aiohttp never resolves,
-are checked before each request. Redirects: 307/308 are followed (method and body kept, every hop
-checked again, at most 5); 301/302/303 would turn the POST into a GET and are reported as failures.
+are checked before each request. Redirects: 307/308 to the same origin are followed (method and body kept, every hop
+checked again, at most 5); a redirect to another origin is refused (the token and signatures must not
+travel there), and 301/302/303 would turn the POST into a GET: both are reported as failures.
 The whole attempt — connect, send, response — is bounded by one timeout.
 """
 
@@ -88,14 +89,21 @@ class Outbound:
                     egress.check_url(url, self.policy)
                     async with session.post(url, data=body, headers=dict(headers), allow_redirects=False) as r:
                         if r.status in (307, 308) and "Location" in r.headers:
-                            url = urljoin(url, r.headers["Location"])
+                            target = urljoin(url, r.headers["Location"])
+                            if _origin(target) != _origin(url):
+                                where = urlsplit(target)
+                                raise DeliveryError(
+                                    f"HTTP {r.status}: redirected to another origin ({where.scheme}://{where.netloc}); "
+                                    "credentials are not sent there: update the URL", retryable=False,
+                                    status_code=r.status)
+                            url = target
                             continue
                         if r.status in (301, 302, 303):
                             where = urlsplit(urljoin(url, r.headers.get("Location", "")))
                             raise DeliveryError(
                                 f"HTTP {r.status}: redirected to {where.netloc}{where.path}; a redirect would turn "
                                 "the POST into a GET: update the URL", retryable=False, status_code=r.status)
-                        text = (await r.content.read(MAX_BODY)).decode("utf-8", "replace")
+                        text = (await _read(r, MAX_BODY)).decode("utf-8", "replace")
                         return Response(r.status, r.reason or "", dict(r.headers), text, url)
                 raise DeliveryError(f"more than {MAX_REDIRECTS} redirects", retryable=False)
         except egress.EgressDenied as exc:
@@ -112,3 +120,21 @@ class Outbound:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()
+
+
+async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body (a huge answer is not buffered whole)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)

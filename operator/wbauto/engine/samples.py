@@ -39,12 +39,15 @@ def sample_event(spec: AutomationSpec, now: datetime.datetime | None = None) -> 
         cfg = spec.event.config
         alias = _example(getattr(cfg, "alias_regex", None), "production") if key == "artifactAliasAdded" else ""
         tag = _example(getattr(cfg, "tag_regex", None), "candidate") if "Tag" in key else ""
-        artifact = ArtifactInfo(
-            id=base64.b64encode(b"Artifact:1234").decode(), collection=collection,
-            collection_type="ArtifactPortfolio" if project.startswith(REGISTRY_PREFIX) else "ArtifactSequence",
-            type="model", version_index=3, version="v3", digest="d41d8cd98f00b204e9800998ecf8427e",
-            aliases=[a for a in ("latest", alias) if a], metadata={"accuracy": 0.93, "framework": "pytorch"},
-            created_at=now)
+        collection_type = "ArtifactPortfolio" if project.startswith(REGISTRY_PREFIX) else "ArtifactSequence"
+        if key.startswith("collection"):  # collection events carry the collection only, as the poller's do
+            artifact = ArtifactInfo(collection=collection, collection_type=collection_type, type="model")
+        else:
+            artifact = ArtifactInfo(
+                id=base64.b64encode(b"Artifact:1234").decode(), collection=collection,
+                collection_type=collection_type, type="model", version_index=3, version="v3",
+                digest="d41d8cd98f00b204e9800998ecf8427e", aliases=[a for a in ("latest", alias) if a],
+                metadata={"accuracy": 0.93, "framework": "pytorch"}, created_at=now)
         return Event(id="sample", type=matching.ARTIFACT_EVENTS[key], time=now, source=Source.TEST, author="alice",
                      entity=entity, project=project, alias=alias, tag=tag, artifact=artifact), None
     run = RunInfo(id="3kq9x2ab", display_name="train-resnet-42", user="alice",
@@ -58,8 +61,8 @@ def sample_event(spec: AutomationSpec, now: datetime.datetime | None = None) -> 
     values = _series_that_fires(condition)
     series = MetricSeries(name=condition.metric, steps=list(range(len(values))), values=values,
                           new_from=len(values) - 1)
-    history = Event(id="sample", type=EventType.RUN_HISTORY, time=now, source=Source.TEST, entity=entity,
-                    project=project, run=run, metrics=[series])
+    history = Event(id="sample", type=EventType.RUN_HISTORY, time=now, source=Source.TEST, author=run.user,
+                    entity=entity, project=project, run=run, metrics=[series])
     accepted = matching.evaluate(spec, history)
     if accepted is None:
         return history, None

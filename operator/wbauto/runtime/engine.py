@@ -198,7 +198,9 @@ class Engine:
         """Match one event and store its executions; returns those newly created."""
         telemetry.EVENTS.labels(event.source.value, event.type.value).inc()
         async with self._lock:  # matching state (24 h rule, rate limits) changes per event
-            matches = matching.match(event, self.index(), self.firing, self._now(),
+            candidates = [r for r in self.index().candidates(event)
+                          if (r.kind.kind, r.namespace, r.name) not in self.world.stalled]  # a stalled one is broken
+            matches = matching.match(event, candidates, self.firing, self._now(),
                                      app_url=self.settings.wandb_app_url)
         created: list[ExecutionRecord] = []
         for m in matches:

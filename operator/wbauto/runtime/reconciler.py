@@ -122,7 +122,8 @@ class Reconciler:
             return readiness.webhook(res, self.world, self.policy)
         if kind == kinds.AUTOMATION.kind:
             outcome = readiness.automation(res, self.world)
-            problem = self.source_problem(res.spec) if outcome.ready else None  # type: ignore[arg-type]
+            firing = outcome.ready and outcome.reason != Reason.DISABLED
+            problem = self.source_problem(res.spec) if firing else None  # type: ignore[arg-type]
             if problem is not None:
                 return readiness.Outcome(False, Reason.SOURCE_UNAVAILABLE, f"W&B cannot be read: {problem}",
                                          fields=outcome.fields)
@@ -136,6 +137,10 @@ class Reconciler:
             return None
         was_ready = self.world.ready.get(key)
         self.world.ready[key] = outcome.ready
+        if outcome.stalled:
+            self.world.stalled.add(key)
+        else:
+            self.world.stalled.discard(key)
         generation = (body.get("metadata") or {}).get("generation")
         current = body.get("status") or {}
         new_status = readiness.status_for(current, outcome, generation, self._now())

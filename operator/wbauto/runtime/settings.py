@@ -39,6 +39,7 @@ class Settings:
     receiver_secret_ref: str = ""
     receiver_token_ref: str = ""
     wandb_api_key_file: str = ""
+    state_sync: str = "normal"
     leader_election: bool = True
     lease_name: str = "wbauto-leader"
     lease_namespace: str = ""
@@ -86,6 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(env WBAUTO_RECEIVER_TOKEN_REF)")
     g.add_argument("--wandb-api-key-file", metavar="FILE",
                    help="file holding the W&B API key (default: env WANDB_API_KEY)")
+    g.add_argument("--state-sync", choices=("normal", "full"),
+                   help="standalone state file: fsync every commit (full) or not (normal, default; see docs)")
     g.add_argument("--no-leader-election", dest="leader_election", action="store_false", default=None,
                    help="run without a Lease (a single replica only)")
     g.add_argument("--lease-namespace", help="namespace of the leader Lease (env WBAUTO_LEASE_NAMESPACE)")
@@ -120,6 +123,7 @@ def from_args(args: argparse.Namespace) -> Settings:
         receiver_secret_ref=pick("receiver_secret_ref", "RECEIVER_SECRET_REF", ""),
         receiver_token_ref=pick("receiver_token_ref", "RECEIVER_TOKEN_REF", ""),
         wandb_api_key_file=pick("wandb_api_key_file", "WANDB_API_KEY_FILE", ""),
+        state_sync=pick("state_sync", "STATE_SYNC", "normal"),
         leader_election=_flag("LEADER_ELECTION", True) if leader is None else leader,
         lease_namespace=pick("lease_namespace", "LEASE_NAMESPACE", ""),
         lease_duration=parse_duration(pick("lease_duration", "LEASE_DURATION", "15s")).total_seconds(),

@@ -149,7 +149,7 @@ class Standalone:
     def __init__(self, settings: Settings, directory: Path, state: Path | None = None) -> None:
         self.settings = settings
         self.directory = directory
-        self.store = SqliteStore(state or default_state_path(directory))
+        self.store = SqliteStore(state or default_state_path(directory), sync=settings.state_sync)
         self.world = World()
         self.resolver = Resolver(secrets_base.Context(allow_local=True), self.world.secret_reference)
         self.reporter = StandaloneReporter(self.store, self.world)

@@ -25,6 +25,7 @@ class World:
     invalid: dict[Key, Invalid] = field(default_factory=dict)
     bodies: dict[Key, dict[str, Any]] = field(default_factory=dict)
     ready: dict[Key, bool] = field(default_factory=dict)
+    stalled: set[Key] = field(default_factory=set)  # terminal problems: these Automations do not fire
     revision: int = 0  # bumps on every change of an Automation (pollers re-plan on change)
 
     # --- updates -----------------------------------------------------------------------------------
@@ -51,6 +52,7 @@ class World:
         self.bodies.pop(key, None)
         self.invalid.pop(key, None)
         self.ready.pop(key, None)
+        self.stalled.discard(key)
         if self.objects.pop(key, None) is not None and key[0] == kinds.AUTOMATION.kind:
             self.revision += 1
 

@@ -82,8 +82,8 @@ class Resolver:
             entry = self._cache.get(key)
             if entry and entry.fingerprint == fingerprint and entry.expires > self._clock():
                 return entry.value
-            backend = self.backend(spec.backend)
             try:
+                backend = self.backend(spec.backend)
                 value = await backend.get(base.Request(namespace=namespace, name=name, source=spec.source))
             except SecretError as exc:
                 telemetry.SECRET_RESOLUTIONS.labels(spec.backend, exc.reason).inc()

@@ -36,6 +36,7 @@ HISTORY_PAGE = 1000
 RUN_SLACK = datetime.timedelta(minutes=2)  # heartbeat window overlap between cycles
 RUN_FORGET = datetime.timedelta(days=2)  # drop finished runs from the cursor after this
 RUN_STATES = {"running", "finished", "failed", "crashed"}  # killed runs never trigger
+MAX_CATCH_UP = datetime.timedelta(hours=24)  # an older cursor is not replayed: the scope starts afresh
 
 
 def _parse_time(text: str | None) -> datetime.datetime:
@@ -108,7 +109,11 @@ class ScopePoller:
         before = self._client.requests
         if self._cursor is None:
             loaded = await self._load(self.cursor_key)
-            if loaded is None or self._rebaseline:
+            stale = loaded is not None and self._now() - _parse_time(loaded.get("saved")) > MAX_CATCH_UP
+            if stale:
+                log.warning("cursor of %s is older than %s: starting from now, not replaying", self.key,
+                            MAX_CATCH_UP)
+            if loaded is None or self._rebaseline or stale:
                 loaded = {"v": 1, "rev": int((loaded or {}).get("rev", 0)), "baseline": _iso(self._now()),
                           "projects": {}}
             self._cursor = loaded
@@ -127,7 +132,9 @@ class ScopePoller:
         if events:
             await self._emit(events)
             cursor["rev"] = rev
-        if events or cursor != self._cursor:
+        saved = _parse_time(cursor.get("saved"))
+        if events or cursor != self._cursor or self._now() - saved > MAX_CATCH_UP / 4:
+            cursor["saved"] = _iso(self._now())  # refreshed now and then even when nothing changes
             await self._save(self.cursor_key, cursor)
             self._cursor = cursor
         return CycleResult(len(events), self._client.requests - before)

@@ -1,16 +1,17 @@
-"""W&B GraphQL client over httpx: ``POST {base_url}/graphql`` with Basic auth (user ``api``, password the
+"""W&B GraphQL client (aiohttp): ``POST {base_url}/graphql`` with Basic auth (user ``api``, password the
 API key), as the W&B SDK does. Network errors, HTTP errors and GraphQL ``errors`` are translated into
-:class:`wbauto.errors.SourceError` here; callers never see httpx exceptions.
+:class:`wbauto.errors.SourceError` here; callers never see aiohttp exceptions.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+import aiohttp
 
 from wbauto import telemetry
 from wbauto.delivery.retry import retry_after_seconds
@@ -38,24 +39,30 @@ class Unauthorized(SourceError):
 
 
 class Client:
-    """One per W&B server; safe for concurrent use."""
+    """One per W&B server; safe for concurrent use. Create it anywhere; the session opens on first use."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0,
-                 transport: httpx.AsyncBaseTransport | None = None, verify: bool | str = True) -> None:
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0, ca_file: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         token = base64.b64encode(f"api:{api_key}".encode()).decode()
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers={"Authorization": f"Basic {token}", "User-Agent": "wbauto", "Content-Type": "application/json"},
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            transport=transport,
-            verify=verify,
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
-        )
+        self._headers = {"Authorization": f"Basic {token}", "User-Agent": "wbauto",
+                         "Content-Type": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=10.0)
+        self._ca_file = ca_file
+        self._session: aiohttp.ClientSession | None = None
         self.requests = 0
 
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            ssl_context = ssl.create_default_context(cafile=self._ca_file) if self._ca_file else True
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=16, ssl=ssl_context))
+        return self._session
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def execute(self, query: str, variables: Mapping[str, Any] | None = None, *,
                       scope: str = "other", allow_partial: bool = False) -> dict[str, Any]:
@@ -64,25 +71,25 @@ class Client:
         telemetry.POLL_REQUESTS.labels(scope).inc()
         body = json.dumps({"query": query, "variables": dict(variables or {})})
         try:
-            response = await self._http.post("/graphql", content=body)
-        except httpx.HTTPError as exc:
+            async with self._http().post(f"{self.base_url}/graphql", data=body) as response:
+                status, text = response.status, await response.text()
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unavailable(f"W&B at {self.base_url} unreachable: {type(exc).__name__}") from exc
-        if response.status_code in (401, 403):
-            raise Unauthorized(f"W&B at {self.base_url} refused the API key (HTTP {response.status_code}); "
-                               "check WANDB_API_KEY")
-        if response.status_code == 429 or response.status_code >= 500:
-            raise Unavailable(f"W&B at {self.base_url} answered HTTP {response.status_code}",
-                              retry_after_seconds(response.headers.get("Retry-After")))
+        if status in (401, 403):
+            raise Unauthorized(f"W&B at {self.base_url} refused the API key (HTTP {status}); check WANDB_API_KEY")
+        if status == 429 or status >= 500:
+            raise Unavailable(f"W&B at {self.base_url} answered HTTP {status}", retry_after)
         try:
-            doc = response.json()
+            doc = json.loads(text)
         except ValueError as exc:
-            raise SourceError(f"W&B at {self.base_url} answered HTTP {response.status_code} with a non-JSON "
-                              f"body: {cut(response.text, 200)}") from exc
+            raise SourceError(f"W&B at {self.base_url} answered HTTP {status} with a non-JSON body: "
+                              f"{cut(text, 200)}") from exc
         errors = doc.get("errors") or []
         data = doc.get("data")
         if errors and (data is None or not allow_partial):
             messages = "; ".join(str(e.get("message", e)) for e in errors[:3])
             raise GraphQLError(f"W&B GraphQL error: {cut(messages, 500)}", errors)
-        if response.status_code >= 400 or not isinstance(data, dict):
-            raise SourceError(f"W&B at {self.base_url} answered HTTP {response.status_code} without data")
+        if status >= 400 or not isinstance(data, dict):
+            raise SourceError(f"W&B at {self.base_url} answered HTTP {status} without data")
         return data

@@ -73,5 +73,5 @@ def setup(level: str = "info", fmt: str = "json", stream: Any = None) -> None:
     root.setLevel(level.upper())
     # chatty libraries: their request logs could carry URLs with tokens
     for noisy in ("kopf.objects", "kopf.activities", "kopf._core", "httpx", "httpcore", "botocore", "urllib3",
-                  "azure", "google", "hvac", "asyncio"):
+                  "azure", "msal", "google", "hvac", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -22,6 +22,7 @@ from wbauto.api.webhook import WebhookSpec
 from wbauto.cli.common import load_world, pick
 from wbauto.engine import samples, templates
 from wbauto.errors import WbautoError, cut
+from wbauto.redact import scrub
 from wbauto.runtime.world import World
 from wbauto.secrets import base as secrets_base
 from wbauto.secrets.resolver import Resolver
@@ -104,13 +105,14 @@ async def _run(args: argparse.Namespace) -> int:
             code = response.status
             print(f"→ HTTP {code} {response.reason} in {(time.monotonic() - started) * 1000:.0f} ms")
             if response.text:
-                print(cut(response.text, 4096))
+                print(cut(scrub(response.text), 4096))  # an endpoint may echo the request, token included
             webhook_action.check(spec, response)
         except WbautoError as exc:
             error = cut(str(exc), 1024)
             print(f"error: {error}")
         finally:
             await http.aclose()
+            await resolver.aclose()
         if args.cluster and client is not None:
             try:
                 await _record(client, res.namespace, res.name, code, error)

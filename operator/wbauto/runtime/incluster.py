@@ -104,6 +104,7 @@ class InCluster:
             await runner.cleanup()
         if self.wandb is not None:
             await self.wandb.aclose()
+        await self.resolver.aclose()
         await self.client.aclose()
 
     async def _lead(self) -> None:

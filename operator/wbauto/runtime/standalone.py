@@ -194,6 +194,7 @@ class Standalone:
             await runner.cleanup()
         await self.engine.stop()
         await self.reporter.flush()
+        await self.resolver.aclose()
         if self.wandb is not None:
             await self.wandb.aclose()
         await self.store.close()

@@ -95,6 +95,14 @@ class Resolver:
                                       datetime.datetime.now(datetime.UTC))
             return value
 
+    async def aclose(self) -> None:
+        """Close the backends that hold connections (those with an ``aclose``)."""
+        for backend in self._backends.values():
+            close = getattr(backend, "aclose", None)
+            if close is not None:
+                await close()
+        self._backends.clear()
+
     def resolved_at(self, namespace: str, name: str) -> datetime.datetime | None:
         entry = self._cache.get((namespace, name))
         return entry.resolved_at if entry else None

@@ -64,13 +64,9 @@ async def test_receiver_always_failing_ends_failed_after_max_attempts(tmp_path: 
     receiver = Receiver(secret=SECRET, default_status=500).start()
     docs = [secret_file(tmp_path, "signing", SECRET),
             webhook(url=receiver.url(), secretRef={"name": "signing"}, retry=FAST_RETRY), alias_rule()]
-    harness = Harness(tmp_path, emulator, docs)
-    await harness.start()
     try:
-        add_alias(emulator, "staging")
-        records = await harness.executions(1)
+        records = await Harness(tmp_path, emulator, docs).deliver(lambda: add_alias(emulator, "staging"))
     finally:
-        await harness.stop()
         receiver.stop()
     record = records[0]
     assert record.status.phase is Phase.FAILED
@@ -146,13 +142,9 @@ async def test_slack_bot_token_message(tmp_path: Path, emulator: Emulator) -> No
                 "tokenRef": {"name": "slack-bot"}, "channel": "#ml-alerts", "apiUrl": slack.url("/api"),
                 "title": "New ${alias} model", "message": "${artifact_version_string} by ${event_author}",
                 "severity": "WARN"}})]
-    harness = Harness(tmp_path, emulator, docs)
-    await harness.start()
     try:
-        add_alias(emulator, "production")
-        records = await harness.executions(1)
+        records = await Harness(tmp_path, emulator, docs).deliver(lambda: add_alias(emulator, "production"))
     finally:
-        await harness.stop()
         slack.stop()
     assert records[0].status.phase is Phase.FINISHED and records[0].status.result
     request = slack.requests[0]
@@ -174,13 +166,10 @@ async def test_slack_incoming_webhook_and_api_errors(tmp_path: Path, emulator: E
             alias_rule("incoming", action={"slack": {"incomingWebhookRef": {"name": "incoming"}}}),
             alias_rule("badtoken", action={"slack": {"tokenRef": {"name": "wrong-bot"}, "channel": "C1",
                                                      "apiUrl": slack.url("/api")}})]
-    harness = Harness(tmp_path, emulator, docs)
-    await harness.start()
     try:
-        add_alias(emulator, "production")
-        records = {r.automation: r for r in await harness.executions(2, timeout=60)}
+        records = {r.automation: r for r in await Harness(tmp_path, emulator, docs).deliver(
+            lambda: add_alias(emulator, "production"), 2, timeout=60)}
     finally:
-        await harness.stop()
         hook.stop()
         slack.stop()
     assert records["incoming"].status.phase is Phase.FINISHED
@@ -196,13 +185,7 @@ async def test_launch_pushes_to_the_run_queue(tmp_path: Path, emulator: Emulator
         "queue": "gpu-queue", "job": "acme/fraud/job-train", "jobVersion": "latest", "project": "fraud-retrain",
         "overrides": {"args": ["--model", "${artifact_version_string}"],
                       "runConfig": {"epochs": 5, "source": "${artifact_version}"}}, "priority": 1}})]
-    harness = Harness(tmp_path, emulator, docs)
-    await harness.start()
-    try:
-        add_alias(emulator, "production")
-        records = await harness.executions(1)
-    finally:
-        await harness.stop()
+    records = await Harness(tmp_path, emulator, docs).deliver(lambda: add_alias(emulator, "production"))
     assert records[0].status.phase is Phase.FINISHED, records[0].status.error
     items = emulator.state.queue_items("acme", "model-registry", "gpu-queue")
     assert len(items) == 1
@@ -219,14 +202,10 @@ async def test_launch_pushes_to_the_run_queue(tmp_path: Path, emulator: Emulator
 async def test_rate_limit_records_skipped(tmp_path: Path, emulator: Emulator) -> None:
     receiver = Receiver().start()
     docs = [webhook(url=receiver.url()), alias_rule(rateLimit={"maxExecutions": 1, "period": "1h"})]
-    harness = Harness(tmp_path, emulator, docs)
-    await harness.start()
     try:
-        add_alias(emulator, "a")
-        add_alias(emulator, "b")
-        records = await harness.executions(2)
+        records = await Harness(tmp_path, emulator, docs).deliver(
+            lambda: (add_alias(emulator, "a"), add_alias(emulator, "b")), 2)
     finally:
-        await harness.stop()
         receiver.stop()
     phases = sorted(r.status.phase.value for r in records)
     assert phases == ["Finished", "Skipped"]

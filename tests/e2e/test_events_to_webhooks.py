@@ -138,13 +138,8 @@ async def test_headers_and_delivery_id(tmp_path: Path, emulator: Emulator, recei
         obj("SecretReference", "token", {"file": {"path": str(tmp_path / "token")}}),
         rule("aliased", PROJECT, {"artifactAliasAdded": {}}),
     ]
-    harness = Harness(tmp_path, emulator, docs)
-    await harness.start()
-    try:
-        emulator.state.add_alias("acme", "fraud", "fraud-model", "v0", "staging")
-        records = await harness.executions(1)
-    finally:
-        await harness.stop()
+    records = await Harness(tmp_path, emulator, docs).deliver(
+        lambda: emulator.state.add_alias("acme", "fraud", "fraud-model", "v0", "staging"))
     request = receiver.wait_for(1)[0]
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Authorization"] == "Bearer bearer-token-value"

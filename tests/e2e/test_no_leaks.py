@@ -34,13 +34,11 @@ from typing import Any
 
 import pytest
 import yaml
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as crypto_hmac
 
 from tests.support.controlplane import REPO, ControlPlane, wait_until
 from tests.support.manifests import automation, secret_reference, webhook
 from tests.support.operator import OperatorProcess
-from tests.support.receiver import Received, Receiver
+from tests.support.receiver import Received, Receiver, independent_signature
 from tests.support.secretservers import aws
 from tests.support.secretservers.stack import GCP_PROJECT, Stack, running, service_account_key
 from wbauto.emulator.server import Emulator
@@ -118,12 +116,6 @@ class Canaries:
 # --- the wire ---------------------------------------------------------------------------------------------
 
 
-def _hmac(secret: str, message: bytes) -> str:
-    mac = crypto_hmac.HMAC(secret.encode(), hashes.SHA256())
-    mac.update(message)
-    return base64.b64encode(mac.finalize()).decode()
-
-
 @dataclass
 class Hook:
     """A Webhook, its receiver, and the labels of the canaries it signs with and sends as bearer."""
@@ -167,10 +159,10 @@ def wire_problems(hook: Hook, canaries: Canaries) -> list[str]:
 def signature_problems(where: str, request: Received, signing: str) -> list[str]:
     headers = {k.lower(): v for k, v in request.headers.items()}
     problems = []
-    if headers.get("x-wandb-signature") != _hmac(signing, request.body):
+    if headers.get("x-wandb-signature") != independent_signature(signing, request.body):
         problems.append(f"{where}: X-Wandb-Signature is not HMAC-SHA256(signing canary, body)")
     bound = f"{headers.get('x-wbauto-delivery')}.{headers.get('x-wbauto-timestamp')}.".encode() + request.body
-    if headers.get("x-wbauto-signature") != "v1=" + _hmac(signing, bound):
+    if headers.get("x-wbauto-signature") != "v1=" + independent_signature(signing, bound):
         problems.append(f"{where}: X-Wbauto-Signature is not v1=HMAC-SHA256(signing canary, delivery.ts.body)")
     if "authorization" not in headers:
         problems.append(f"{where}: no Authorization header")

@@ -109,12 +109,7 @@ async def test_history_and_test_webhook_and_render_commands(tmp_path: Path, emul
                        action={"webhook": {"webhookRef": {"name": "hook"},
                                            "payload": '{"a": "${alias}", "v": "${artifact_version}"}'}})]
     harness = Harness(tmp_path, emulator, docs)
-    await harness.start()
-    try:
-        emulator.state.add_alias("acme", "fraud", "fraud-model", "v0", "staging")
-        records = await harness.executions(1)
-    finally:
-        await harness.stop()
+    records = await harness.deliver(lambda: emulator.state.add_alias("acme", "fraud", "fraud-model", "v0", "staging"))
     state = tmp_path / "state.sqlite"
     table = wbauto("history", "--state", str(state), "-o", "wide")
     assert table.returncode == 0 and "default/auto" in table.stdout and "Finished" in table.stdout

@@ -67,6 +67,16 @@ class Harness:
             await self.app.stop()
             self.app = None
 
+    async def deliver(self, make_events: Callable[[], Any], count: int = 1, *,
+                      timeout: float = 30.0) -> list[ExecutionRecord]:
+        """Start, make the events in the emulator, wait for ``count`` terminal executions, stop."""
+        await self.start()
+        try:
+            make_events()
+            return await self.executions(count, timeout=timeout)
+        finally:
+            await self.stop()
+
     async def executions(self, count: int, *, timeout: float = 30.0,
                          terminal: bool = True) -> list[ExecutionRecord]:
         assert self.app is not None

@@ -63,6 +63,12 @@ def _compare(value: float, cmp: Cmp, threshold: float) -> bool:
     return value <= threshold
 
 
+def _moved(value: float, bound: float, direction: Direction) -> bool:
+    """Whether a signed change reaches ``bound`` in ``direction`` (ANY: either way)."""
+    signed = value if direction is Direction.INCREASE else -value if direction is Direction.DECREASE else abs(value)
+    return _at_least(signed, bound)
+
+
 def _at_least(value: float, bound: float) -> bool:
     """Inclusive ``value >= bound``, tolerant of float rounding (0.9 - 1.0 is -0.09999999999999998)."""
     return value >= bound or math.isclose(value, bound, rel_tol=1e-9, abs_tol=1e-12)
@@ -104,12 +110,7 @@ def change(values: Sequence[float], cfg: RunMetricChange, step: int) -> Evaluati
         if before == 0:
             return None
         delta = delta / abs(before)
-    fired = (
-        _at_least(delta, cfg.amount) if cfg.direction is Direction.INCREASE
-        else _at_least(-delta, cfg.amount) if cfg.direction is Direction.DECREASE
-        else _at_least(abs(delta), cfg.amount)
-    )
-    if not fired:
+    if not _moved(delta, cfg.amount, cfg.direction):
         return None
     verb = {Direction.INCREASE: "increases", Direction.DECREASE: "decreases",
             Direction.ANY: "increases or decreases"}[cfg.direction]
@@ -133,12 +134,7 @@ def zscore(values: Sequence[float], cfg: RunMetricZScore, step: int) -> Evaluati
     if std == 0:
         return None
     z = (latest - mean) / std
-    fired = (
-        _at_least(z, cfg.threshold) if cfg.direction is Direction.INCREASE
-        else _at_least(-z, cfg.threshold) if cfg.direction is Direction.DECREASE
-        else _at_least(abs(z), cfg.threshold)
-    )
-    if not fired:
+    if not _moved(z, cfg.threshold, cfg.direction):
         return None
     sign = {Direction.INCREASE: ">= +", Direction.DECREASE: "<= -", Direction.ANY: "|z| >= "}[cfg.direction]
     text = f"z-score of {cfg.metric} over {cfg.window} values {sign}{_num(cfg.threshold)}"

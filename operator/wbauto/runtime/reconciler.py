@@ -100,6 +100,10 @@ class Reconciler:
                 await self.reconcile(key)
             except Exception:  # never let one object stop the loop
                 log.exception("reconcile of %s/%s/%s failed; retrying", *key)
+                if key not in self.world.ready and key in self.world.bodies:  # decided after all: not Ready
+                    self.world.ready[key] = False
+                    for dep in self.world.dependents(key):
+                        self.queue.add(dep)
                 self.queue.add(key, self._backoff(key))
             finally:
                 self._busy.discard(key)
@@ -118,6 +122,8 @@ class Reconciler:
             return None
         if kind == kinds.SECRET_REFERENCE.kind:
             return await readiness.secret_reference(res, self.resolver)
+        if self.world.undecided(key):
+            return None
         if kind == kinds.WEBHOOK.kind:
             return readiness.webhook(res, self.world, self.policy)
         if kind == kinds.AUTOMATION.kind:

@@ -80,6 +80,27 @@ class World:
     def keys_of(self, kind: str | None = None) -> list[Key]:
         return [k for k in set(self.bodies) if kind is None or k[0] == kind]
 
+    def references(self, key: Key) -> list[Key]:
+        """The objects ``key`` refers to (a Webhook's SecretReferences; an Automation's Webhook and Slack
+        SecretReferences), whether or not they exist."""
+        kind, namespace, _ = key
+        res = self.objects.get(key)
+        if res is None:
+            return []
+        spec: Any = res.spec
+        if kind == kinds.WEBHOOK.kind:
+            return [(kinds.SECRET_REFERENCE.kind, namespace, n) for n in secret_names_of_webhook(spec)]
+        if kind == kinds.AUTOMATION.kind:
+            hook = webhook_name_of(spec)
+            out = [(kinds.WEBHOOK.kind, namespace, hook)] if hook is not None else []
+            return out + [(kinds.SECRET_REFERENCE.kind, namespace, n) for n in secret_names_of_automation(spec)]
+        return []
+
+    def undecided(self, key: Key) -> bool:
+        """Whether something ``key`` refers to exists but has not been evaluated yet (at startup): its
+        first evaluation re-queues ``key``, so deciding now would only report a passing "not Ready"."""
+        return any(ref in self.bodies and ref not in self.ready for ref in self.references(key))
+
     def dependents(self, key: Key) -> list[Key]:
         """Objects whose readiness depends on ``key``: Webhooks and Automations using a SecretReference,
         Automations using a Webhook."""

@@ -59,6 +59,8 @@ class Keys:
         return env
 
 
+NO_ENFORCEMENT = b"1000000000"  # moto's reset-auth body: how many requests go unchecked
+
 _original_authenticate = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
 
@@ -82,10 +84,15 @@ class MotoServer:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # moto's backends and its auth switch are process-global: an earlier MotoServer in this process
+        # (another test package's stack) left users behind and enforcement on
+        self._post("/moto-api/reset", b"")
+        self._post("/moto-api/reset-auth", NO_ENFORCEMENT)
         self._seed_iam()
         self._post("/moto-api/reset-auth", b"0")  # enforce from now on
 
     def stop(self) -> None:
+        self._post("/moto-api/reset-auth", NO_ENFORCEMENT)
         self._server.stop()
         ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = (  # type: ignore[method-assign]
             _original_authenticate)

@@ -17,10 +17,10 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from wbauto.actions import egress
 from wbauto.errors import DeliveryError
@@ -84,27 +84,26 @@ class Outbound:
         """POST once (following method-preserving redirects); raises DeliveryError on transport failures."""
         session = self._session(ca_bundle)
         try:
+            target = egress.check_url(url, self.policy)  # the parsed URL is what aiohttp connects to
             async with asyncio.timeout(timeout):
                 for _ in range(MAX_REDIRECTS + 1):
-                    egress.check_url(url, self.policy)
-                    async with session.post(url, data=body, headers=dict(headers), allow_redirects=False) as r:
+                    async with session.post(target, data=body, headers=dict(headers), allow_redirects=False) as r:
                         if r.status in (307, 308) and "Location" in r.headers:
-                            target = urljoin(url, r.headers["Location"])
-                            if _origin(target) != _origin(url):
-                                where = urlsplit(target)
+                            hop = egress.check_url(_join(target, r.headers["Location"]), self.policy)
+                            if hop.origin() != target.origin():
                                 raise DeliveryError(
-                                    f"HTTP {r.status}: redirected to another origin ({where.scheme}://{where.netloc}); "
+                                    f"HTTP {r.status}: redirected to another origin ({hop.origin()}); "
                                     "credentials are not sent there: update the URL", retryable=False,
                                     status_code=r.status)
-                            url = target
+                            target = hop
                             continue
                         if r.status in (301, 302, 303):
-                            where = urlsplit(urljoin(url, r.headers.get("Location", "")))
+                            where = _join(target, r.headers.get("Location", ""))
                             raise DeliveryError(
-                                f"HTTP {r.status}: redirected to {where.netloc}{where.path}; a redirect would turn "
+                                f"HTTP {r.status}: redirected to {where.host}{where.path}; a redirect would turn "
                                 "the POST into a GET: update the URL", retryable=False, status_code=r.status)
                         text = (await _read(r, MAX_BODY)).decode("utf-8", "replace")
-                        return Response(r.status, r.reason or "", dict(r.headers), text, url)
+                        return Response(r.status, r.reason or "", dict(r.headers), text, str(target))
                 raise DeliveryError(f"more than {MAX_REDIRECTS} redirects", retryable=False)
         except egress.EgressDenied as exc:
             raise DeliveryError(f"egress denied: {exc}", retryable=False) from exc
@@ -122,9 +121,12 @@ class Outbound:
         self._sessions.clear()
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc.lower()
+def _join(base: URL, location: str) -> URL:
+    """A redirect's target; an unparsable Location is an egress refusal, not a crash."""
+    try:
+        return base.join(URL(location))
+    except (ValueError, UnicodeError) as exc:
+        raise egress.EgressDenied(f"redirect Location is not a valid URL: {exc}") from None
 
 
 async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import re
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -17,43 +16,24 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from wbauto.api.conditions import Condition
 from wbauto.api.schema import (
-    Duration,
+    DURATION,
+    NOT_SPACE,
     Lenient,
     Model,
     ObjectName,
+    Regex,
     Rule,
+    bounded,
     exactly_one,
-    parse_duration,
     to_snake,
+    url_rules,
 )
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^/\s:]+$")]
-"""An entity, project or collection name as W&B spells it (no slashes, colons or spaces)."""
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=rf"^[^/:{NOT_SPACE}]+$")]
+"""An entity, project or collection name as W&B spells it (no slashes, colons or white space)."""
 
-Regex = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 Metric = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 TemplateText = Annotated[str, StringConstraints(max_length=65536)]
-
-
-def _compiles(pattern: str | None) -> bool:
-    if pattern is None:
-        return True
-    try:
-        re.compile(pattern)
-    except re.error:
-        return False
-    return True
-
-
-class _RegexChecked(Model):
-    """Mixin: every ``*_regex`` field must compile (the schema can only bound its length)."""
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _regex_compiles(cls, value: Any, info: Any) -> Any:
-        if info.field_name.endswith("_regex") and isinstance(value, str) and not _compiles(value):
-            raise ValueError(f"not a valid regular expression: {value!r}")
-        return value
 
 
 # --- enums ------------------------------------------------------------------------------------------
@@ -130,7 +110,7 @@ class RegistryScope(Model):
     """
 
     organization: Name = Field(description="The organization's entity name (owner of the registry).")
-    name: Annotated[str, StringConstraints(min_length=1, max_length=113, pattern=r"^[^/\s:]+$")] = Field(
+    name: Annotated[str, StringConstraints(min_length=1, max_length=113, pattern=rf"^[^/:{NOT_SPACE}]+$")] = Field(
         description="Registry name without the `wandb-registry-` prefix, e.g. `model`.")
 
     @property
@@ -185,7 +165,7 @@ class ArtifactUnlinked(Model):
     """A version is unlinked from a collection (W&B `UNLINK_ARTIFACT`)."""
 
 
-class ArtifactAliasAdded(_RegexChecked):
+class ArtifactAliasAdded(Model):
     """An alias is added to a version, including an alias moving from another version
     (W&B `ADD_ARTIFACT_ALIAS`)."""
 
@@ -194,25 +174,25 @@ class ArtifactAliasAdded(_RegexChecked):
         "Omit to match any alias.")
 
 
-class ArtifactTagAdded(_RegexChecked):
+class ArtifactTagAdded(Model):
     """A tag is added to a version (W&B `ADD_ARTIFACT_TAG`)."""
 
     tag_regex: Regex | None = Field(None, description="Only tags matching this regex. Omit for any tag.")
 
 
-class ArtifactTagRemoved(_RegexChecked):
+class ArtifactTagRemoved(Model):
     """A tag is removed from a version (W&B `REMOVE_ARTIFACT_TAG`)."""
 
     tag_regex: Regex | None = Field(None, description="Only tags matching this regex. Omit for any tag.")
 
 
-class CollectionTagAdded(_RegexChecked):
+class CollectionTagAdded(Model):
     """A tag is added to a collection (W&B `ADD_COLLECTION_TAG`)."""
 
     tag_regex: Regex | None = Field(None, description="Only tags matching this regex. Omit for any tag.")
 
 
-class CollectionTagRemoved(_RegexChecked):
+class CollectionTagRemoved(Model):
     """A tag is removed from a collection (W&B `REMOVE_COLLECTION_TAG`)."""
 
     tag_regex: Regex | None = Field(None, description="Only tags matching this regex. Omit for any tag.")
@@ -338,7 +318,7 @@ WANDB_EVENT_TYPES = {
 RUN_EVENTS = ("runMetricThreshold", "runMetricChange", "runMetricZScore", "runStateChanged")
 
 
-class RunFilter(_RegexChecked):
+class RunFilter(Model):
     """Which runs a run event considers (W&B "Filter on run name" / "Filter to one user's runs")."""
 
     name_regex: Regex | None = Field(None, description="Only runs whose display name matches this regex.")
@@ -370,10 +350,10 @@ class SlackAction(Model):
 
     __rules__ = (
         exactly_one("tokenRef", "incomingWebhookRef", what="Slack credentials"),
+        *url_rules("apiUrl"),
         Rule(
             cel="!has(self.tokenRef) || has(self.channel)",
             message="channel is required with tokenRef (chat.postMessage needs a channel)",
-            check=lambda s: s.token_ref is None or s.channel is not None,
             field_path=".channel",
         ),
     )
@@ -386,7 +366,7 @@ class SlackAction(Model):
     title: TemplateText = Field("", description="Message title; ${variables} allowed.")
     message: TemplateText = Field("", description="Message body; ${variables} allowed.")
     severity: SeverityOp = Field(Severity.INFO, description="INFO, WARN or ERROR.")
-    api_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s@]+$", max_length=512)] = Field(
+    api_url: Annotated[str, StringConstraints(min_length=1, max_length=512)] = Field(
         "https://slack.com/api", description="Slack Web API base URL (GovSlack, proxies).")
 
 
@@ -403,6 +383,9 @@ class LaunchOverrides(Model):
         default_factory=list, description="Entry point override.")
 
 
+JOB_PATTERN = rf"^[^/{NOT_SPACE}]+/[^/{NOT_SPACE}]+/[^/{NOT_SPACE}]+$"
+
+
 class LaunchAction(Model):
     """Push a job to a W&B Launch run queue (`pushToRunQueueByName`)."""
 
@@ -411,9 +394,9 @@ class LaunchAction(Model):
                                                         "entity.")
     queue_project: Name = Field("model-registry", description="Project holding the queue (W&B default "
                                                               "`model-registry`).")
-    job: Annotated[str, StringConstraints(pattern=r"^[^/\s]+/[^/\s]+/[^/\s]+$", max_length=512)] = Field(
+    job: Annotated[str, StringConstraints(pattern=JOB_PATTERN, max_length=512)] = Field(
         description="Job artifact: entity/project/name, optionally with :alias.")
-    job_version: Annotated[str, StringConstraints(pattern=r"^[^/\s:]+$", max_length=128)] | None = Field(
+    job_version: Annotated[str, StringConstraints(pattern=rf"^[^/:{NOT_SPACE}]+$", max_length=128)] | None = Field(
         None, description="Job version or alias (e.g. v3, latest); appended as :<jobVersion>.")
     entity: Name | None = Field(None, description="Destination entity of the launched run.")
     project: Name | None = Field(None, description="Destination project of the launched run.")
@@ -426,7 +409,6 @@ class LaunchAction(Model):
         Rule(
             cel="!has(self.jobVersion) || !self.job.contains(':')",
             message="set the version either in job (name:alias) or in jobVersion, not both",
-            check=lambda a: a.job_version is None or ":" not in a.job,
             field_path=".jobVersion",
         ),
     )
@@ -508,17 +490,8 @@ class RateLimit(Model):
     """At most `maxExecutions` executions per `period` (at most 24h); further matches are recorded as
     Skipped."""
 
-    __rules__ = (
-        Rule(
-            cel="duration(self.period) <= duration('24h')",
-            message="period must be at most 24h",
-            check=lambda r: parse_duration(r.period).total_seconds() <= 86400,
-            field_path=".period",
-        ),
-    )
-
     max_executions: int = Field(ge=1, le=100000, description="Executions allowed per period.")
-    period: Duration = Field(description="Sliding window, e.g. 10m, 1h.")
+    period: Annotated[str, DURATION, bounded("24h")] = Field(description="Sliding window, e.g. 10m, 1h.")
 
 
 # --- the spec ---------------------------------------------------------------------------------------
@@ -534,29 +507,24 @@ class AutomationSpec(Model):
             cel="!has(self.event.artifactVersionCreated) || has(self.scope.collection)",
             message="artifactVersionCreated needs a collection scope (W&B: CREATE_ARTIFACT is only "
             "valid on an artifact collection)",
-            check=lambda s: s.event.artifact_version_created is None or s.scope.collection is not None,
             field_path=".event.artifactVersionCreated",
         ),
         Rule(
             cel=f"!({_RUN_EVENT_CEL}) || has(self.scope.project)",
             message="run events need a project scope (W&B offers run events on projects only, not on "
             "registries, collections or entities)",
-            check=lambda s: not s.event.is_run_event or s.scope.project is not None,
             field_path=".scope",
         ),
         Rule(
             cel=f"!has(self.runFilter) || {_RUN_EVENT_CEL}",
             message="runFilter applies to run events only (runMetricThreshold, runMetricChange, "
             "runMetricZScore, runStateChanged)",
-            check=lambda s: s.run_filter is None or s.event.is_run_event,
             field_path=".runFilter",
         ),
         Rule(
             cel="!has(self.action.launch) || has(self.scope.project) || has(self.scope.collection) "
             "|| has(self.action.launch.queueEntity)",
             message="launch.queueEntity is required when the scope has no entity (registry or entity scope)",
-            check=lambda s: s.action.launch is None or s.scope.project is not None
-            or s.scope.collection is not None or s.action.launch.queue_entity is not None,
             field_path=".action.launch.queueEntity",
         ),
     )

@@ -32,6 +32,7 @@ class Reason(StrEnum):
     WEBHOOK_NOT_READY = "WebhookNotReady"
     # webhooks
     EGRESS_DENIED = "EgressDenied"
+    INVALID_CA_BUNDLE = "InvalidCABundle"
     # secret resolution
     SECRET_NOT_FOUND = "SecretNotFound"
     ACCESS_DENIED = "AccessDenied"

@@ -1,23 +1,22 @@
-"""Parse wbauto manifests (YAML/JSON documents) into typed resources, with apiserver-style errors.
+"""Typed views of wbauto objects: a :class:`Resource` (valid) or an :class:`Invalid` naming each problem.
 
-Used by ``wbauto validate`` (a GitOps repo's PR check), the standalone runtime (``--manifests DIR``)
-and the Kopf handlers, so the same document gets the same verdict and the same message everywhere.
+The verdict itself comes from ``wbauto.admission.review.admit`` (the CRDs' schemas and CEL rules, as the
+apiserver applies them); :func:`parse` only builds the typed spec of an object that verdict accepted.
+Pure: no files, no YAML (those are in ``wbauto.admission.files``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from wbauto.api.kinds import API_VERSION, BY_KIND, GROUP, Kind
-from wbauto.api.schema import OBJECT_NAME_PATTERN, RULE_ERROR, Model
+from wbauto.api.schema import Model
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,8 @@ class Resource:
 
     @property
     def generation(self) -> int:
-        return int(self.body.get("metadata", {}).get("generation") or 1)
+        generation = (self.body.get("metadata") or {}).get("generation")
+        return generation if isinstance(generation, int) and not isinstance(generation, bool) else 1
 
     @property
     def uid(self) -> str:
@@ -62,10 +62,6 @@ class Invalid:
     ref: str
     source: str
     problems: list[Problem] = field(default_factory=list)
-
-
-class ManifestError(Exception):
-    """Raised when a file cannot be read or parsed as YAML at all."""
 
 
 def _path(loc: Iterable[int | str], prefix: str) -> str:
@@ -99,10 +95,7 @@ def problems_from(error: ValidationError, prefix: str) -> list[Problem]:
         kind = err["type"]
         ctx = err.get("ctx") or {}
         value = err.get("input")
-        if kind == RULE_ERROR:
-            path = _path(loc, prefix) + str(ctx.get("field_path") or "")
-            message = f'Invalid value: "{_kind_of(value)}": {ctx.get("message", err["msg"])}'
-        elif kind == "missing":
+        if kind == "missing":
             message = "Required value"
         elif kind == "extra_forbidden":
             message = "field not declared in schema"
@@ -142,79 +135,31 @@ def _kind_of(value: Any) -> str:
 
 
 def parse(body: dict[str, Any], *, source: str = "", default_namespace: str = "default") -> Resource | Invalid:
-    """Validate one object. Returns a :class:`Resource` or an :class:`Invalid` naming every problem."""
+    """The typed view of an admitted object (pydantic builds the spec; W&B aliases are normalised).
+
+    Checks only what pydantic checks: callers with untrusted input use ``wbauto.admission.review.admit``.
+    """
     kind_name = str(body.get("kind", ""))
     meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     name = str(meta.get("name", "")) if meta else ""
     namespace = str(meta.get("namespace") or default_namespace) if meta else default_namespace
-    ref = f"{kind_name or '?'}/{namespace}/{name or '?'}"
-    invalid = Invalid(ref=ref, source=source)
-    api_version = body.get("apiVersion")
-    if api_version != API_VERSION:
-        invalid.problems.append(Problem("apiVersion", f"Unsupported value: {_show(api_version)}: "
-                                                      f'supported values: "{API_VERSION}"'))
+    invalid = Invalid(ref=f"{kind_name or '?'}/{namespace}/{name or '?'}", source=source)
     kind = BY_KIND.get(kind_name)
-    if kind is None:
+    if kind is None or body.get("apiVersion") != API_VERSION:
         supported = ", ".join(f'"{k}"' for k in BY_KIND)
-        invalid.problems.append(Problem("kind", f"Unsupported value: {_show(kind_name)}: "
-                                                f"supported values: {supported}"))
+        invalid.problems.append(Problem("kind", f"Unsupported value: {_show(kind_name)}: supported values: "
+                                                f"{supported} (apiVersion {API_VERSION})"))
         return invalid
-    if not name:
-        invalid.problems.append(Problem("metadata.name", "Required value"))
-    elif len(name) > 253 or not re.fullmatch(OBJECT_NAME_PATTERN, name):
-        invalid.problems.append(Problem(
-            "metadata.name", f"Invalid value: {_show(name)}: a lowercase RFC 1123 subdomain must consist "
-            "of lower case alphanumeric characters, '-' or '.', at most 253 characters"))
-    unknown = sorted(set(body) - {"apiVersion", "kind", "metadata", "spec", "status"})
-    invalid.problems.extend(Problem(k, "field not declared in schema") for k in unknown)
     spec_body = body.get("spec")
-    spec: Model | None = None
-    if spec_body is None:
-        invalid.problems.append(Problem("spec", "Required value"))
-    elif not isinstance(spec_body, dict):
+    if not isinstance(spec_body, dict):
         invalid.problems.append(Problem("spec", f'Invalid value: "{_kind_of(spec_body)}": must be an object'))
-    else:
-        try:
-            spec = kind.spec.model_validate(spec_body, by_name=False)  # manifests use the camelCase names
-        except ValidationError as exc:
-            invalid.problems.extend(problems_from(exc, "spec"))
-    if invalid.problems or spec is None:
+        return invalid
+    try:
+        spec = kind.spec.model_validate(spec_body, by_name=False)  # manifests use the camelCase names
+    except ValidationError as exc:
+        invalid.problems.extend(problems_from(exc, "spec"))
         return invalid
     return Resource(kind=kind, namespace=namespace, name=name, spec=spec, body=body, source=source)
-
-
-def read_documents(path: Path) -> Iterator[tuple[str, Any]]:
-    """Yield ``(source, document)`` for every YAML/JSON document in a file (``path#index``)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: not valid YAML: {exc}") from exc
-    for index, doc in enumerate(docs):
-        if doc is None:
-            continue
-        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
-            for sub, item in enumerate(doc["items"]):
-                yield f"{path}#{index}.items[{sub}]", item
-        else:
-            yield f"{path}#{index}", doc
-
-
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-def manifest_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand directories (recursively) into manifest files, sorted for stable output."""
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.suffix in MANIFEST_SUFFIXES and f.is_file()))
-        else:
-            files.append(p)
-    return files
 
 
 def is_ours(doc: Any) -> bool:

@@ -13,9 +13,21 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from wbauto.api.conditions import Condition
-from wbauto.api.schema import Duration, HttpUrl, Model, ObjectName, at_most_one, exactly_one, url_rules
+from wbauto.api.schema import (
+    DURATION,
+    CABundle,
+    HttpUrl,
+    Model,
+    ObjectName,
+    at_most_one,
+    bounded,
+    exactly_one,
+    url_rules,
+)
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+GCP_ENDPOINT = r"^[A-Za-z0-9._-]+(:[0-9]{1,5})?$"
+"""host[:port] in ASCII (see ``url_rules`` for why Unicode hosts are refused)."""
 
 
 class KeySelector(Model):
@@ -77,8 +89,8 @@ class GcpSource(Model):
     location: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")] | None = Field(
         None, description="Region of a regional secret (e.g. us-east1). Omit for global secrets.")
     json_key: Text | None = Field(None, description="Pick this top-level key from a JSON payload.")
-    endpoint: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = Field(
-        None, description="API endpoint host[:port] override (Private Service Connect, tests).")
+    endpoint: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=GCP_ENDPOINT)] | None = Field(
+        None, description="API endpoint host[:port] override (Private Service Connect, tests); ASCII only.")
     credentials_secret: KeySelector | None = Field(
         None, description="A service-account key JSON in a Secret. Omit to use Workload Identity.")
 
@@ -141,7 +153,7 @@ class VaultSource(Model):
     key: Text = Field(description="Key inside the secret's data.")
     version: int | None = Field(None, ge=1, description="KV version to read. Omit for the latest.")
     namespace: Text | None = Field(None, description="Vault Enterprise / OpenBao namespace.")
-    ca_bundle: Annotated[str, StringConstraints(max_length=65536)] | None = Field(
+    ca_bundle: CABundle | None = Field(
         None, description="PEM CA bundle to verify the Vault server.")
     auth: VaultAuth = Field(description="Login method.")
 
@@ -176,7 +188,7 @@ class SecretReferenceSpec(Model):
     vault: VaultSource | None = Field(None, description="HashiCorp Vault / OpenBao KV v2.")
     file: FileSource | None = Field(None, description="A local file (standalone runtime only).")
     env: EnvSource | None = Field(None, description="An environment variable (standalone runtime only).")
-    refresh_interval: Duration = Field(
+    refresh_interval: Annotated[str, DURATION, bounded("24h", minimum="1s")] = Field(
         "5m", description="How long a resolved value is cached in memory before it is read again.")
 
     @property

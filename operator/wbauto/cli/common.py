@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from wbauto.admission import files
 from wbauto.api import kinds, manifests
 from wbauto.delivery.outbox import ExecutionRecord
 from wbauto.runtime.world import World
@@ -15,11 +16,21 @@ from wbauto.runtime.world import World
 def load_world(paths: Sequence[Path], namespace: str) -> World:
     """Every valid wbauto object under ``paths``; invalid ones are reported on stderr and skipped."""
     world = World()
-    for path in manifests.manifest_files(paths):
-        for source, doc in manifests.read_documents(path):
+    for path in files.manifest_files(paths):
+        try:
+            entries = list(files.read_documents(path))
+        except files.ManifestError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+            continue
+        for entry in entries:
+            source, doc = entry.source, entry.value
+            if entry.error is not None:
+                print(f"warning: {source}: {entry.error}", file=sys.stderr)
+                continue
             if not manifests.is_ours(doc) or doc.get("kind") == kinds.AUTOMATION_EXECUTION.kind:
                 continue
-            doc.setdefault("metadata", {}).setdefault("namespace", namespace)
+            if isinstance(doc.get("metadata"), dict):
+                doc["metadata"].setdefault("namespace", namespace)
             key = world.upsert(doc)
             if key in world.invalid:
                 problems = "; ".join(str(p) for p in world.invalid[key].problems)

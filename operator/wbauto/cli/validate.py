@@ -1,17 +1,23 @@
-"""``wbauto validate FILE|DIR...``: the admission checks, offline, for a GitOps repo's PR CI.
+"""``wbauto validate FILE|DIR...``: the apiserver's admission verdict, offline, for a GitOps repo's PR CI.
 
-Every wbauto document is parsed with the same models the CRDs are generated from; messages name
-the object and the field, as the apiserver does. Documents of other API groups are skipped. Exit
-status: 0 when every wbauto document is valid, 1 otherwise, 2 on unreadable input.
+Each file is read as ``kubectl`` reads it (YAML → JSON with go-yaml's rules), each wbauto document is
+checked against the generated CRDs' structural schemas and CEL rules (``wbauto.admission``), and each
+valid Automation's payload template is rendered for a sample event. Messages name the file, the object and
+the field, as the apiserver does. Documents of other API groups are skipped. Exit status: 0 when every
+wbauto document is valid, 1 when one is not, 2 on unreadable input (a missing file, invalid YAML).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from wbauto.admission import files
+from wbauto.admission.review import admit, ref_of
 from wbauto.api import kinds, manifests
+from wbauto.api.automation import AutomationSpec
 from wbauto.engine import checks
 
 
@@ -22,35 +28,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="print only problems")
 
 
-def main(args: argparse.Namespace) -> int:
-    valid = invalid = skipped = 0
+@dataclass
+class Outcome:
+    """One document's result: ``status`` is valid, invalid, skipped or broken (the checker itself failed:
+    reported, never a traceback; the fuzz suite asserts it never happens)."""
+
+    status: str
+    lines: list[str] = field(default_factory=list)
+
+
+def check_document(entry: files.Entry, namespace: str) -> Outcome:
+    source = entry.source
+    if entry.error is not None:
+        return Outcome("invalid", [f"{source}: {entry.error}"])
+    doc = entry.value
+    if not manifests.is_ours(doc):
+        return Outcome("skipped")
     try:
-        files = manifests.manifest_files(args.paths)
-        for path in files:
-            for source, doc in manifests.read_documents(path):
-                if not manifests.is_ours(doc):
-                    skipped += 1
-                    continue
-                result = manifests.parse(doc, source=source, default_namespace=args.namespace)
-                if isinstance(result, manifests.Resource) and result.kind is kinds.AUTOMATION:
-                    problems = checks.automation(result.spec, result.name)  # type: ignore[arg-type]
-                    if problems:
-                        result = manifests.Invalid(result.ref, source, problems)
-                if isinstance(result, manifests.Invalid):
-                    invalid += 1
-                    for problem in result.problems:
-                        print(f"{source}: {result.ref}: {problem}")
-                else:
-                    valid += 1
-                    if not args.quiet:
-                        print(f"{source}: {result.ref}: valid")
-    except manifests.ManifestError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    missing = [p for p in args.paths if not p.exists()]
-    for p in missing:
-        print(f"error: {p}: no such file or directory", file=sys.stderr)
-    print(f"{valid} valid, {invalid} invalid, {skipped} skipped (not {kinds.GROUP})", file=sys.stderr)
-    if missing:
+        result = admit(doc, source=source, default_namespace=namespace)
+        if isinstance(result, manifests.Resource) and result.kind is kinds.AUTOMATION:
+            spec: AutomationSpec = result.spec  # type: ignore[assignment]
+            problems = checks.automation(spec, result.name)
+            if problems:
+                result = manifests.Invalid(result.ref, source, problems)
+    except Exception as exc:  # a bug here must not hide the other documents' verdicts
+        ref = ref_of(doc, namespace)
+        return Outcome("broken", [f"{source}: {ref}: cannot be checked ({type(exc).__name__}: {exc}); please "
+                                  "report this document"])
+    if isinstance(result, manifests.Invalid):
+        return Outcome("invalid", [f"{source}: {result.ref}: {p}" for p in result.problems])
+    return Outcome("valid", [f"{source}: {result.ref}: valid"])
+
+
+def main(args: argparse.Namespace) -> int:
+    counts = {"valid": 0, "invalid": 0, "skipped": 0, "broken": 0}
+    unreadable = 0
+    for path in args.paths:
+        if not path.exists():
+            print(f"error: {path}: no such file or directory", file=sys.stderr)
+            unreadable += 1
+    for path in files.manifest_files(p for p in args.paths if p.exists()):
+        try:
+            entries = list(files.read_documents(path))
+        except files.ManifestError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            unreadable += 1
+            continue
+        for entry in entries:
+            outcome = check_document(entry, args.namespace)
+            counts[outcome.status] += 1
+            if outcome.status != "valid" or not args.quiet:
+                for line in outcome.lines:
+                    print(line)
+    invalid = counts["invalid"] + counts["broken"]
+    print(f"{counts['valid']} valid, {invalid} invalid, {counts['skipped']} skipped (not {kinds.GROUP})"
+          + (f", {unreadable} unreadable" if unreadable else ""), file=sys.stderr)
+    if unreadable:
         return 2
     return 1 if invalid else 0

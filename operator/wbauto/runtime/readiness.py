@@ -8,6 +8,7 @@ re-evaluated at once when the reference changes).
 from __future__ import annotations
 
 import datetime
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,10 @@ def webhook(res: Resource, world: World, policy: egress.Policy) -> Outcome:
         egress.check_url(spec.url, policy)
     except egress.EgressDenied as exc:
         return Outcome(False, Reason.EGRESS_DENIED, f"spec.url: {exc}", stalled=True)
+    bundle_problem = ca_bundle_problem(spec.ca_bundle)
+    if bundle_problem is not None:
+        return Outcome(False, Reason.INVALID_CA_BUNDLE,
+                       f"spec.caBundle: {bundle_problem}; fix the manifest and apply it again", stalled=True)
     refs = [("spec.secretRef", spec.secret_ref), ("spec.accessTokenRef", spec.access_token_ref)]
     refs += [(f"spec.payloadSecretRefs[{i}]", r) for i, r in enumerate(spec.payload_secret_refs)]
     for field_name, ref in refs:
@@ -93,6 +98,19 @@ def webhook(res: Resource, world: World, policy: egress.Policy) -> Outcome:
             if problem is not None:
                 return problem
     return Outcome(True, Reason.SUCCEEDED, f"endpoint {egress_safe_url(spec.url)} is ready")
+
+
+def ca_bundle_problem(bundle: str | None) -> str | None:
+    """Why Python's ssl cannot load ``bundle`` as CA certificates (what every delivery would do), or None."""
+    if bundle is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=bundle)
+    except (ssl.SSLError, ValueError, UnicodeError) as exc:
+        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+        return f"not a PEM CA bundle that loads ({reason})"
+    return None
 
 
 def egress_safe_url(url: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hashlib
 import logging
 import signal
@@ -18,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from wbauto.admission import files
 from wbauto.api import kinds, manifests
 from wbauto.api.conditions import READY
 from wbauto.api.execution import Phase
@@ -27,7 +29,7 @@ from wbauto.runtime import http
 from wbauto.runtime.engine import Engine
 from wbauto.runtime.reconciler import Reconciler
 from wbauto.runtime.settings import Settings
-from wbauto.runtime.world import Key, World
+from wbauto.runtime.world import Key, World, key_of
 from wbauto.secrets import base as secrets_base
 from wbauto.secrets.resolver import Resolver
 from wbauto.sources.wandb import Client as WandbClient
@@ -97,52 +99,97 @@ class StandaloneReporter:
 
 
 class ManifestFolder:
-    """Feeds the reconciler from a folder, like watch events from an apiserver."""
+    """Feeds the reconciler from a folder, like watch events from an apiserver.
+
+    Input never stops it: a file that cannot be read or parsed is reported and its previous documents stay
+    in force (as an apply that failed leaves the cluster as it was); an invalid object is observed and
+    reported Stalled by the reconciler; any other failure of a scan is logged and the next scan runs.
+    """
+
+    SERVED = frozenset(k.kind for k in kinds.KINDS if k is not kinds.AUTOMATION_EXECUTION)
 
     def __init__(self, directory: Path, reconciler: Reconciler) -> None:
         self.directory = directory
         self.reconciler = reconciler
         self._seen: dict[Key, str] = {}
         self._mtimes: dict[Path, float] = {}
+        self._documents: dict[Path, list[dict[str, Any]]] = {}  # the last readable documents of each file
+        self._errors: dict[Path, str] = {}
 
     def _changed(self) -> bool:
-        files = {p: p.stat().st_mtime for p in manifests.manifest_files([self.directory])}
-        if files == self._mtimes:
+        found: dict[Path, float] = {}
+        for p in files.manifest_files([self.directory]):
+            with contextlib.suppress(OSError):  # removed between the listing and the stat
+                found[p] = p.stat().st_mtime
+        if found == self._mtimes:
             return False
-        self._mtimes = files
+        self._mtimes = found
         return True
+
+    def _read(self, path: Path) -> list[dict[str, Any]]:
+        """The file's documents of our kinds; on an unreadable file, the previous ones (and a log line)."""
+        try:
+            entries = list(files.read_documents(path))
+            problems = [f"{e.source}: {e.error}" for e in entries if e.error is not None]
+            if problems:
+                raise files.ManifestError("; ".join(problems))
+        except files.ManifestError as exc:
+            if self._errors.get(path) != str(exc):
+                log.error("%s (the file's previous documents stay in force until it is fixed)", exc)
+            self._errors[path] = str(exc)
+            return self._documents.get(path, [])
+        if self._errors.pop(path, None) is not None:
+            log.info("%s: readable again", path)
+        docs = [e.value for e in entries
+                if manifests.is_ours(e.value) and e.value.get("kind") in self.SERVED]
+        self._documents[path] = docs
+        return docs
 
     def scan(self) -> None:
         if not self._changed():
             return
         current: dict[Key, dict[str, Any]] = {}
-        for path in self._mtimes:
-            try:
-                for _source, doc in manifests.read_documents(path):
-                    if manifests.is_ours(doc) and doc.get("kind") in (k.kind for k in kinds.KINDS[:3]):
-                        meta = doc.setdefault("metadata", {}) if isinstance(doc.get("metadata"), dict) else {}
-                        meta.setdefault("namespace", "default")
-                        meta.setdefault("generation", 1)
-                        current[(doc["kind"], meta["namespace"], str(meta.get("name")))] = doc
-            except manifests.ManifestError as exc:
-                log.error("%s", exc)
+        for path in sorted(self._mtimes):
+            for doc in self._read(path):
+                current[key_of(doc)] = doc
+        for path in [p for p in self._documents if p not in self._mtimes]:
+            del self._documents[path]
+            self._errors.pop(path, None)
         for key, doc in current.items():
             text = repr(doc)
             if self._seen.get(key) != text:
-                previous = self.reconciler.world.bodies.get(key)
-                if previous is not None:
-                    doc["metadata"]["generation"] = int(previous["metadata"].get("generation", 1)) + 1
-                    doc["status"] = previous.get("status")
                 self._seen[key] = text
-                self.reconciler.observe(doc)
+                self.reconciler.observe(self._as_stored(key, doc))
         for key in [k for k in self._seen if k not in current]:
             del self._seen[key]
             self.reconciler.forget(key)
 
+    def _as_stored(self, key: Key, doc: dict[str, Any]) -> dict[str, Any]:
+        """The object as an apiserver would hold it: a copy, with our generation and status (a manifest's
+        own ``status`` is ignored, as the status subresource ignores it); a generation that is not an integer
+        is left for admission to refuse."""
+        body = copy.deepcopy(doc)
+        body.pop("status", None)
+        previous = self.reconciler.world.bodies.get(key)
+        meta = body.get("metadata")
+        if isinstance(meta, dict):
+            meta.setdefault("namespace", key[1])
+            written = meta.get("generation")
+            if written is None or (isinstance(written, int) and not isinstance(written, bool)):
+                old = (previous or {}).get("metadata")
+                old_generation = old.get("generation") if isinstance(old, dict) else None
+                meta["generation"] = old_generation + 1 if isinstance(old_generation, int) else 1
+        if previous is not None and isinstance(previous.get("status"), dict):
+            body["status"] = previous["status"]
+        return body
+
     async def watch(self) -> None:
         while True:
             await asyncio.sleep(SCAN_INTERVAL)
-            self.scan()
+            try:
+                self.scan()
+            except Exception:  # never let one scan stop the watcher: the next one may see a fixed folder
+                log.exception("scanning %s failed; retrying in %.0f s", self.directory, SCAN_INTERVAL)
 
 
 class Standalone:

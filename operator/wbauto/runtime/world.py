@@ -6,17 +6,35 @@ Pure data: no I/O, no clock.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from wbauto.admission.review import admit
 from wbauto.api import kinds
 from wbauto.api.automation import AutomationSpec
-from wbauto.api.manifests import Invalid, Resource, parse
+from wbauto.api.manifests import Invalid, Resource
 from wbauto.api.secretreference import SecretReferenceSpec
 from wbauto.api.webhook import WebhookSpec
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
+
+
+def key_of(body: Any, default_namespace: str = "default") -> Key:
+    """The key of an object as written, for every loader and the world alike (so a delete finds what an
+    add stored, whatever the manifest says: ``namespace: 5`` is the key ``"5"``, and is refused anyway)."""
+    doc: dict[str, Any] = body if isinstance(body, dict) else {}
+    meta: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
+    namespace = meta.get("namespace")
+    return (_text(doc.get("kind")), _text(namespace) if namespace not in (None, "") else default_namespace,
+            _text(meta.get("name")) if meta.get("name") is not None else "")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+
+
 
 
 @dataclass
@@ -31,11 +49,12 @@ class World:
     # --- updates -----------------------------------------------------------------------------------
 
     def upsert(self, body: dict[str, Any]) -> Key:
-        """Record an object as the apiserver (or the manifest folder) has it now."""
-        meta = body.get("metadata") or {}
-        key: Key = (str(body.get("kind")), str(meta.get("namespace") or "default"), str(meta.get("name")))
+        """Record an object as the apiserver (or the manifest folder) has it now, with the admission verdict
+        (the standalone runtime's manifests never passed an apiserver)."""
+        key = key_of(body)
         self.bodies[key] = body
-        result = parse(body, default_namespace=key[1])
+        result = admit(body, default_namespace=key[1])
+
         if isinstance(result, Resource):
             previous = self.objects.get(key)
             self.objects[key] = result

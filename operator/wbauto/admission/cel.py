@@ -1,0 +1,145 @@
+"""The CRDs' ``x-kubernetes-validations`` rules, evaluated offline with cel-python (pure).
+
+Values are typed by their schema as the apiserver types them (``number`` is a double even when written
+``3``, ``integer`` an int, objects and maps are maps), so a rule means the same here and there. The
+functions beyond standard CEL that the rules use come from Kubernetes' CEL libraries (``lowerAscii``);
+``matches()`` is RE2, as in Go. A rule that cannot be evaluated (a regex that does not compile, a
+duration that overflows) refuses the object, as the apiserver does: ``<error> evaluating rule: <message>``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import celpy
+from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
+
+from wbauto.admission import regex
+from wbauto.admission.structural import Schema, child, key
+
+_ENV = celpy.Environment()
+
+
+def _lower_ascii(text: celtypes.StringType) -> celtypes.StringType:
+    return celtypes.StringType("".join(c.lower() if c.isascii() else c for c in text))
+
+
+def _matches(text: celtypes.StringType, pattern: celtypes.StringType) -> Any:
+    try:
+        return celtypes.BoolType(regex.search(str(pattern), str(text)))
+    except regex.RegexError as exc:
+        return CELEvalError(f"invalid regular expression: {exc}", exc.__class__, exc.args)
+
+
+FUNCTIONS: dict[str, Any] = {"lowerAscii": _lower_ascii, "matches": _matches}
+
+
+@functools.lru_cache(maxsize=1024)
+def program(rule: str) -> Any:
+    """The compiled rule (compiled once per rule text)."""
+    return _ENV.program(_ENV.compile(rule), functions=FUNCTIONS)
+
+
+def to_cel(value: Any, node: Schema) -> Any:
+    """``value`` as the CEL value the apiserver binds to ``self`` for a node of this schema."""
+    if value is None:
+        return None
+    if node.get("x-kubernetes-int-or-string") or (
+            node.get("x-kubernetes-preserve-unknown-fields") and not node.get("properties")):
+        return json_to_cel(value)
+    kind = node.get("type")
+    if kind == "object" and isinstance(value, dict):
+        props = node.get("properties") or {}
+        extra = node.get("additionalProperties")
+        out = {}
+        for name, sub in value.items():
+            schema = props.get(name) or (extra if isinstance(extra, dict) else {})
+            out[celtypes.StringType(name)] = to_cel(sub, schema)
+        return celtypes.MapType(out)
+    if kind == "array" and isinstance(value, list):
+        items = node.get("items") or {}
+        return celtypes.ListType([to_cel(v, items) for v in value])
+    if kind == "integer":
+        return celtypes.IntType(int(value))
+    if kind == "number":
+        return celtypes.DoubleType(float(value))
+    if kind == "boolean":
+        return celtypes.BoolType(value)
+    if kind == "string":
+        return celtypes.StringType(value)
+    return json_to_cel(value)
+
+
+@dataclass(frozen=True)
+class RuleError:
+    path: str
+    message: str
+
+
+def _detail(error: BaseException) -> str:
+    if isinstance(error, CELEvalError) and error.args:
+        first = str(error.args[0])
+        inner = error.args[2] if len(error.args) > 2 else ()
+        if inner:
+            parts = [p.decode("utf-8", "replace") if isinstance(p, bytes) else str(p) for p in inner]
+            return f"{first}: {', '.join(parts)}" if not first.startswith("invalid regular") else first
+        return first
+    return str(error) or type(error).__name__
+
+
+def _rule_path(path: str, field_path: str) -> str:
+    out = path
+    for part in field_path.strip(".").split("."):
+        if part:
+            out = child(out, part)
+    return out
+
+
+def check_node(value: Any, node: Schema, path: str) -> list[RuleError]:
+    """The rules of one schema node against its (non-null) value."""
+    rules = node.get("x-kubernetes-validations") or []
+    if not rules or value is None:
+        return []
+    activation = {"self": to_cel(value, node)}
+    kind = node.get("type", "object")
+    shown = f'"{value}"' if isinstance(value, str) else None
+    out: list[RuleError] = []
+    for rule in rules:
+        message = str(rule.get("message") or f"failed rule: {rule['rule']}").strip()
+        try:
+            result = program(rule["rule"]).evaluate(activation)
+        except Exception as exc:  # any evaluation failure refuses the object, as in the apiserver
+            out.append(RuleError(path, f'Invalid value: "{kind}": {_detail(exc)} evaluating rule: {message}'))
+            continue
+        if isinstance(result, CELEvalError):
+            out.append(RuleError(path, f'Invalid value: "{kind}": {_detail(result)} evaluating rule: {message}'))
+        elif result is not True and result != celtypes.BoolType(True):
+            where = _rule_path(path, str(rule.get("fieldPath") or ""))
+            out.append(RuleError(where, f"Invalid value: {shown}: {message}" if shown else f"Invalid value: {message}"))
+    return out
+
+
+def check(value: Any, node: Schema, path: str) -> list[RuleError]:
+    """Every rule in the schema tree, against the value tree (both already validated structurally)."""
+    out: list[RuleError] = []
+    stack: list[tuple[Any, Schema, str]] = [(value, node, path)]
+    while stack:
+        item, schema, where = stack.pop()
+        if item is None:
+            continue
+        out.extend(check_node(item, schema, where))
+        if isinstance(item, dict):
+            props = schema.get("properties") or {}
+            extra = schema.get("additionalProperties")
+            for name, sub in item.items():
+                if name in props:
+                    stack.append((sub, props[name], child(where, name)))
+                elif isinstance(extra, dict):
+                    stack.append((sub, extra, key(where, name)))
+        elif isinstance(item, list) and isinstance(schema.get("items"), dict):
+            stack.extend((sub, schema["items"], f"{where}[{i}]") for i, sub in enumerate(item))
+    return out

@@ -20,6 +20,7 @@ import pytest
 from tests.support.controlplane import REPO
 from tests.support.emulator import API_KEY, START, Clock, graphql
 from wbauto.emulator import Emulator, State, graphql_api
+from wbauto.emulator.graphql_api import FEATURES
 from wbauto.emulator.state import InvalidRequest, NotFound
 from wbauto.sources import queries
 
@@ -245,7 +246,8 @@ def test_the_journal_names_authors(state: State) -> None:
 
 def test_viewer_and_entity_projects(state: State, client: httpx.Client) -> None:
     body = graphql(client, queries.VIEWER)
-    assert body["data"]["viewer"]["username"] == "alice" and body["data"]["serverInfo"] == {"features": []}
+    assert body["data"]["viewer"]["username"] == "alice"
+    assert body["data"]["serverInfo"] == {"features": [{"name": f, "isEnabled": True} for f in FEATURES]}
     for name in ("p1", "p2", "p3"):
         state.create_project("acme", name)
     seen, cursor = [], None

@@ -2,7 +2,8 @@
 
 The JSON body holds the method's keyword arguments (validated against its signature by pydantic);
 the answer is the method's result as JSON (ids, version strings, ISO times). Only the methods listed
-in :data:`OPERATIONS` are reachable.
+in :data:`OPERATIONS` (on the state) and :data:`AUTOMATION_OPERATIONS` (on its automations: the
+integrations W&B's UI makes) are reachable.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import pydantic
 
+from wbauto.emulator import results
 from wbauto.emulator.state import InvalidRequest, NotFound, State
 
 OPERATIONS = (
@@ -39,6 +41,8 @@ OPERATIONS = (
     "changes",
 )
 
+AUTOMATION_OPERATIONS = ("create_webhook_integration", "create_slack_integration")
+
 _RESULT = pydantic.TypeAdapter[Any](Any)
 
 
@@ -49,12 +53,15 @@ class Control:
         self._calls: dict[str, Callable[..., Any]] = {
             name: pydantic.validate_call(getattr(state, name)) for name in OPERATIONS
         }
+        for name in AUTOMATION_OPERATIONS:
+            make = pydantic.validate_call(getattr(state.automations, name))
+            self._calls[name] = lambda *args, make=make, **kwargs: results.integration(make(*args, **kwargs))
 
     def call(self, operation: str, arguments: object) -> Any:
         """The JSON-ready result of ``operation(**arguments)``; raises NotFound or InvalidRequest."""
         method = self._calls.get(operation)
         if method is None:
-            raise NotFound(f"no control operation {operation!r}; see {', '.join(OPERATIONS)}")
+            raise NotFound(f"no control operation {operation!r}; see {', '.join(self._calls)}")
         if not isinstance(arguments, dict):
             raise InvalidRequest("the body is a JSON object of keyword arguments")
         try:

@@ -1,9 +1,12 @@
-"""W&B's GraphQL API over the emulator state: ``schema.graphql`` plus resolvers, run by graphql-core.
+"""W&B's GraphQL API over the emulator state: ``schema.graphql`` and ``automations.graphql`` plus
+resolvers (the reads here, the writes in :mod:`~wbauto.emulator.graphql_writes` and
+:mod:`~wbauto.emulator.graphql_automations`), run by graphql-core.
 
 Fields without a resolver here read the attribute of the same name in snake_case (``versionIndex`` ->
 ``version_index``) or, on dicts, the key itself. Documents are parsed and validated once per query
 text (the poller sends the same text every cycle). A whole request runs under the state lock, so
-every response is one consistent snapshot. Unknown projects, runs and versions resolve to null.
+every response is one consistent snapshot. Unknown projects, runs and versions resolve to null; a
+write W&B refuses with a status (a taken name: 409, a missing record: 404) answers that status.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, cast
@@ -22,7 +25,6 @@ from graphql import (
     GraphQLError,
     GraphQLInterfaceType,
     GraphQLObjectType,
-    GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLUnionType,
     OperationDefinitionNode,
@@ -33,12 +35,36 @@ from graphql import (
 )
 
 from wbauto.emulator import filters as filters_
-from wbauto.emulator import model, paging, scalars
+from wbauto.emulator import graphql_automations, graphql_writes, model, paging, scalars
+from wbauto.emulator.errors import Conflict, NotFound
+from wbauto.emulator.resolving import Info, Resolver, file_node
+from wbauto.emulator.resolving import order as _order
 from wbauto.emulator.state import State
 
-Resolver = Callable[..., Any]
-Info = GraphQLResolveInfo[State]
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_SCHEMA_FILES = ("schema.graphql", "automations.graphql")
+FEATURES = (
+    "ARTIFACT_TAGS",
+    "ARTIFACT_REGISTRY_SEARCH",
+    "ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE",
+    "PROJECT_ARTIFACT_COLLECTION_MEMBERSHIP",
+    "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
+    "AUTOMATION_EVENT_RUN_METRIC",
+    "AUTOMATION_EVENT_RUN_METRIC_CHANGE",
+    "AUTOMATION_EVENT_RUN_METRIC_ZSCORE",
+    "AUTOMATION_EVENT_RUN_STATE",
+    "AUTOMATION_EVENT_ADD_ARTIFACT_TAG",
+    "AUTOMATION_EVENT_REMOVE_ARTIFACT_TAG",
+    "AUTOMATION_EVENT_ADD_COLLECTION_TAG",
+    "AUTOMATION_EVENT_REMOVE_COLLECTION_TAG",
+    "AUTOMATION_EVENT_UNLINK_ARTIFACT",
+    "AUTOMATION_ACTION_NO_OP",
+    "AUTOMATION_SCOPE_ENTITY",
+    "QUERY_AUTOMATIONS_ON_ENTITY",
+    "AUTOMATIONS_ON_ORGANIZATION",
+)
+"""The server features the emulator reports (``serverInfo.features``): those of a recent W&B Server whose
+API it implements. The SDK picks its queries by them."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +88,13 @@ class Prepared:
 
 def run(
     state: State, query: str, variables: Mapping[str, Any] | None, operation_name: str | None
-) -> dict[str, Any]:
-    """Execute one GraphQL request; the answer is ``{"data": ..., "errors": [...]}`` as W&B sends it."""
+) -> tuple[int, dict[str, Any]]:
+    """Execute one GraphQL request: the HTTP status and ``{"data": ..., "errors": [...]}`` as W&B sends
+    them (200, unless a write was refused with a status of its own)."""
     prepared = prepare(query)
     state.count_request(prepared.operation_name(operation_name))
     if prepared.document is None or prepared.errors:
-        return {"data": None, "errors": [e.formatted for e in prepared.errors]}
+        return 200, {"data": None, "errors": [e.formatted for e in prepared.errors]}
     with state.lock:
         result = execute(
             SCHEMA,
@@ -78,7 +105,10 @@ def run(
             field_resolver=_attribute,
         )
     assert isinstance(result, ExecutionResult), "every resolver is synchronous"
-    return dict(result.formatted)
+    causes = [e.original_error for e in result.errors or []]
+    status = 409 if any(isinstance(c, Conflict) for c in causes) else (
+        404 if any(isinstance(c, NotFound) for c in causes) else 200)
+    return status, dict(result.formatted)
 
 
 @functools.lru_cache(maxsize=512)
@@ -112,7 +142,12 @@ def _viewer(_: None, info: Info) -> model.User:
 
 
 def _server_info(_: None, info: Info) -> dict[str, Any]:
-    return {"features": []}
+    return {"features": [{"name": name, "isEnabled": True} for name in FEATURES]}
+
+
+def _client_id_mapping(_: None, info: Info, clientID: str) -> dict[str, Any] | None:
+    found = info.context.artifact_by_client_id(clientID)
+    return {"serverID": found.id} if found else None
 
 
 def _entity(_: None, info: Info, name: str | None = None) -> model.Entity | None:
@@ -173,12 +208,57 @@ def _user_teams(user: model.User, info: Info, after: str | None = None,
     return paging.connection(teams, key=lambda e: (e.number,), after=after, first=first)
 
 
-def _entity_projects(entity: model.Entity, info: Info, after: str | None = None,
-                     first: int | None = None, order: str | None = None) -> dict[str, Any]:
-    descending, field = _order(order, {"createdAt", "created_at", "name"}, "-createdAt")
+def _user_projects(user: model.User, info: Info, after: str | None = None,
+                   first: int | None = None) -> dict[str, Any]:
+    return paging.connection(info.context.projects_of(user), key=lambda p: (p.number,), after=after, first=first)
+
+
+def _entity_projects(entity: model.Entity, info: Info, after: str | None = None, first: int | None = None,
+                     order: str | None = None, filters: Any = None) -> dict[str, Any]:
+    descending, field = _order(order, {"createdAt", "created_at", "name", "updatedAt"}, "-createdAt")
     key = (lambda p: (p.name,)) if field == "name" else (lambda p: (p.number,))
-    return paging.connection(list(entity.projects.values()), key=key, after=after, first=first,
-                             descending=descending)
+    expression = filters_.check(filters)
+    selected = [p for p in entity.projects.values() if filters_.matches(_project_fields(p), expression)]
+    return paging.connection(selected, key=key, after=after, first=first, descending=descending)
+
+
+def _project_fields(project: model.Project) -> dict[str, Any]:
+    """What project (and registry) filters can name."""
+    return {"id": project.number, "name": project.name, "description": project.description,
+            "createdAt": scalars.format_time(project.created_at),
+            "updatedAt": scalars.format_time(project.updated_at)}
+
+
+def _registry_collections(entity: model.Entity, project_filters: Any, filters: Any,
+                          kinds: set[model.CollectionKind]) -> list[model.Collection]:
+    """The collections of ``kinds`` in the entity's registries, filtered on registry and collection."""
+    registries = filters_.check(project_filters)
+    expression = filters_.check(filters)
+    return [c for p in entity.projects.values()
+            if p.is_registry and filters_.matches(_project_fields(p), registries)
+            for c in p.collections.values() if c.kind in kinds and filters_.matches(_collection_fields(c), expression)]
+
+
+def _entity_memberships(entity: model.Entity, info: Info, projectFilters: Any = None,
+                        collectionFilters: Any = None, filters: Any = None, after: str | None = None,
+                        first: int | None = None, order: str | None = None) -> dict[str, Any]:
+    """The versions linked into the entity's registries, newest first unless ``order`` says otherwise."""
+    collections = _registry_collections(entity, projectFilters, collectionFilters, {model.CollectionKind.PORTFOLIO})
+    expression = filters_.check(filters)
+    selected = [m for c in collections for m in c.live_memberships if filters_.matches(_version_fields(m), expression)]
+    descending, _ = _order(order, {"createdAt", "updatedAt"}, "-createdAt")
+    return paging.connection(selected, key=lambda m: (m.number,), after=after, first=first, descending=descending)
+
+
+def _entity_collections(entity: model.Entity, info: Info, projectFilters: Any = None, filters: Any = None,
+                        collectionTypes: list[str] | None = None, after: str | None = None,
+                        first: int | None = None, order: str | None = None) -> dict[str, Any]:
+    kinds = {model.CollectionKind.SEQUENCE if t == "SEQUENCE" else model.CollectionKind.PORTFOLIO
+             for t in collectionTypes or ["PORTFOLIO"]}
+    descending, field = _order(order, {"createdAt", "name", "updatedAt"}, "-createdAt")
+    key = (lambda c: (c.name, c.number)) if field == "name" else (lambda c: (c.number,))
+    return paging.connection(_registry_collections(entity, projectFilters, filters, kinds), key=key, after=after,
+                             first=first, descending=descending)
 
 
 def _project_run(project: model.Project, info: Info, name: str) -> model.Run | None:
@@ -224,7 +304,7 @@ def _run_fields(run: model.Run) -> dict[str, Any]:
 
 
 def _project_artifact_types(project: model.Project, info: Info, after: str | None = None,
-                            first: int | None = None) -> dict[str, Any]:
+                            first: int | None = None, includeAll: bool | None = None) -> dict[str, Any]:
     return paging.connection(list(project.artifact_types.values()), key=lambda t: (t.number,), after=after,
                              first=first)
 
@@ -247,6 +327,16 @@ def _project_membership(project: model.Project, info: Info, name: str) -> model.
     return collection.membership(version or "latest") if collection else None
 
 
+def _project_artifact(project: model.Project, info: Info, name: str) -> model.Artifact | None:
+    membership = _project_membership(project, info, name)
+    return membership.artifact if membership else None
+
+
+def _sequence_latest(collection: model.Collection, info: Info) -> model.Artifact | None:
+    live = collection.live_memberships
+    return live[-1].artifact if live else None
+
+
 def _project_run_queues(project: model.Project, info: Info) -> list[model.RunQueue]:
     return list(project.run_queues.values())
 
@@ -261,14 +351,17 @@ def _type_collection(artifact_type: model.ArtifactType, info: Info, name: str) -
     return found if found is not None and found.type is artifact_type else None
 
 
+def _collection_fields(collection: model.Collection) -> dict[str, Any]:
+    """What collection filters can name."""
+    return {"name": collection.name, "description": collection.description,
+            "createdAt": scalars.format_time(collection.created_at),
+            "updatedAt": scalars.format_time(collection.updated_at), "tag": [t.name for t in collection.tags]}
+
+
 def _collections(collections: list[model.Collection], *, after: str | None = None, first: int | None = None,
                  filters: Any = None, order: str | None = None) -> dict[str, Any]:
     expression = filters_.check(filters)
-    selected = [
-        c for c in collections
-        if filters_.matches({"name": c.name, "createdAt": scalars.format_time(c.created_at),
-                             "tag": [t.name for t in c.tags]}, expression)
-    ]
+    selected = [c for c in collections if filters_.matches(_collection_fields(c), expression)]
     descending, field = _order(order, {"createdAt", "name"}, "-createdAt")
     key = (lambda c: (c.name,)) if field == "name" else (lambda c: (c.number,))
     return paging.connection(selected, key=key, after=after, first=first, descending=descending)
@@ -305,8 +398,10 @@ def _version_fields(membership: model.Membership) -> dict[str, Any]:
         "state": artifact.state.value,
         "versionIndex": membership.version_index,
         "createdAt": scalars.format_time(membership.created_at),
+        "updatedAt": scalars.format_time(artifact.updated_at),
         "alias": [a.alias for a in membership.aliases],
         "tag": [t.name for t in artifact.tags],
+        "metadata": artifact.metadata,
     }
 
 
@@ -321,6 +416,29 @@ def _collection_memberships(collection: model.Collection, info: Info, **page: An
 
 def _artifact_memberships(artifact: model.Artifact, info: Info, **page: Any) -> dict[str, Any]:
     return _memberships(artifact.memberships, info, **page)
+
+
+def _artifact_used_by(artifact: model.Artifact, info: Info, after: str | None = None,
+                      first: int | None = None) -> dict[str, Any]:
+    return paging.connection(artifact.used_by, key=lambda r: (r.number,), after=after, first=first)
+
+
+def _artifact_files(artifact: model.Artifact, info: Info, names: list[str] | None = None, after: str | None = None,
+                    first: int | None = None) -> dict[str, Any]:
+    """The version's stored files named by ``names`` (all of them when None), in upload-slot order."""
+    selected = [f for n, f in artifact.files.items() if names is None or n in names]
+    nodes = [file_node(info.context, f, artifact) for f in sorted(selected, key=lambda f: f.number)]
+    return paging.connection(nodes, key=lambda n: (n["id"],), after=after, first=first)
+
+
+def _artifact_files_by_entries(artifact: model.Artifact, info: Info, entries: list[dict[str, Any]] | None = None,
+                               after: str | None = None, first: int | None = None, **_: Any) -> dict[str, Any]:
+    names = [e["name"] for e in entries] if entries is not None else None
+    return _artifact_files(artifact, info, names, after, first)
+
+
+def _manifest_file(manifest: model.Manifest, info: Info) -> dict[str, Any]:
+    return file_node(info.context, manifest.file, manifest.artifact)
 
 
 # Runs and history ---------------------------------------------------------------------------------
@@ -338,6 +456,21 @@ def _run_history(run: model.Run, info: Info, samples: int | None = None, minStep
         if (minStep is None or row["_step"] >= minStep) and (maxStep is None or row["_step"] < maxStep)
     ]
     return [json.dumps(row) for row in _sample(rows, samples)]
+
+
+def _run_parquet_history(run: model.Run, info: Info, liveKeys: list[str]) -> dict[str, Any]:
+    """Nothing is exported to Parquet files in the emulator: every row is still live."""
+    return {"parquetUrls": [], "liveData": list(run.rows)}
+
+
+def _run_tail(rows: list[dict[str, Any]]) -> str:
+    return json.dumps([json.dumps(row) for row in rows[-10:]])
+
+
+def _run_wandb_config(run: model.Run, info: Info, keys: list[str] | None = None) -> dict[str, Any]:
+    internal = run.config.get("_wandb")
+    values = internal if isinstance(internal, dict) else {}
+    return {k: v for k, v in values.items() if keys is None or k in keys}
 
 
 def _run_sampled_history(run: model.Run, info: Info, specs: list[Any]) -> list[list[dict[str, Any]]]:
@@ -361,23 +494,11 @@ def _sample(rows: list[dict[str, Any]], samples: int | None) -> list[dict[str, A
     return [rows[round(i * stride)] for i in range(samples)]
 
 
-# Helpers ------------------------------------------------------------------------------------------
-
-
-def _order(order: str | None, fields: set[str], default: str) -> tuple[bool, str]:
-    """``(descending, field)`` for W&B's ``order`` argument (``-field`` descending, ``+field`` ascending)."""
-    text = order or default
-    field = text.lstrip("+-")
-    if field not in fields:
-        raise GraphQLError(f"order {order!r} is not supported here; use one of {sorted(fields)}")
-    return text.startswith("-"), field
-
-
 # Schema -------------------------------------------------------------------------------------------
 
 _COLLECTION_RESOLVERS: dict[str, Resolver] = {
     "defaultArtifactType": lambda c, info: c.type,
-    "description": lambda c, info: None,
+    "artifactMembership": lambda c, info, aliasName: c.membership(aliasName),
     "tags": _collection_tags,
     "aliases": _collection_aliases,
     "artifacts": _collection_artifacts,
@@ -392,10 +513,12 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "organization": _organization,
         "project": _project,
         "models": _models,
+        "model": _project,
         "artifact": _artifact_by_id,
         "artifactCollection": _collection_by_id,
+        "clientIDMapping": _client_id_mapping,
     },
-    "Mutation": {"pushToRunQueueByName": _push_to_run_queue_by_name},
+    "Mutation": {"pushToRunQueueByName": _push_to_run_queue_by_name, **graphql_writes.MUTATIONS},
     "User": {
         "name": lambda u, info: u.username,
         "email": lambda u, info: None,
@@ -406,20 +529,30 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "apiKeys": lambda u, info, **page: paging.connection([], key=lambda k: (), after=None, first=None),
         "teams": _user_teams,
         "organizations": lambda u, info: info.context.organizations() if u is info.context.viewer else [],
+        "projects": _user_projects,
+    },
+    "Organization": {
+        "featureFlags": lambda o, info, **_: [],
+        "coreWeaveOrganizationId": lambda o, info: None,
     },
     "Entity": {
         "entityType": lambda e, info: e.kind.value,
         "isTeam": lambda e, info: e.kind is not model.EntityKind.USER,
         "user": lambda e, info: info.context.user(e.name) if e.kind is model.EntityKind.USER else None,
         "projects": _entity_projects,
+        "project": lambda e, info, name=None: e.projects.get(name) if name else None,
+        "xxhashDigestsEnabled": lambda e, info: False,
+        "artifactMemberships": _entity_memberships,
+        "artifactCollections": _entity_collections,
     },
     "Project": {
-        "internalId": lambda p, info: str(p.number),
         "entityName": lambda p, info: p.entity.name,
+        "allowAllArtifactTypesInRegistry": lambda p, info: True,
         "isBenchmark": lambda p, info: False,
         "readOnly": lambda p, info: False,
         "user": lambda p, info: None,
         "run": _project_run,
+        "bucket": lambda p, info, name, missingOk=None: p.runs.get(name),
         "runs": _project_runs,
         "runCount": _project_run_count,
         "artifactTypes": _project_artifact_types,
@@ -427,6 +560,7 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "artifactCollections": _project_collections,
         "artifactCollection": _project_collection,
         "artifactCollectionMembership": _project_membership,
+        "artifact": _project_artifact,
         "runQueues": _project_run_queues,
     },
     "ArtifactType": {
@@ -434,40 +568,44 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "artifactCollections": _type_collections,
         "artifactCollection": _type_collection,
     },
-    "ArtifactSequence": _COLLECTION_RESOLVERS,
+    "ArtifactSequence": {**_COLLECTION_RESOLVERS, "latestArtifact": _sequence_latest,
+                         "digestAlgorithm": lambda c, info: "MANIFEST_MD5"},
     "ArtifactPortfolio": _COLLECTION_RESOLVERS,
     "Artifact": {
         "artifactType": lambda a, info: a.sequence.type,
         "artifactSequence": lambda a, info: a.sequence,
-        "description": lambda a, info: None,
-        "ttlDurationSeconds": lambda a, info: -1,
-        "ttlIsInherited": lambda a, info: True,
-        "historyStep": lambda a, info: None,
+        "ttlIsInherited": lambda a, info: a.ttl_duration_seconds == -1,
         "state": lambda a, info: a.state.value,
-        "size": lambda a, info: 0,
         "digestAlgorithm": lambda a, info: "MANIFEST_MD5",
-        "commitHash": lambda a, info: None,
-        "fileCount": lambda a, info: 0,
+        "commitHash": lambda a, info: a.digest[:12] if a.state is model.ArtifactState.COMMITTED else None,
         "artifactMemberships": _artifact_memberships,
+        "currentManifest": lambda a, info: a.manifest,
+        "usedBy": _artifact_used_by,
+        "files": _artifact_files,
+        "filesByManifestEntries": _artifact_files_by_entries,
     },
-    "ArtifactCollectionMembership": {"artifactCollection": lambda m, info: m.collection},
+    "ArtifactManifest": {"file": _manifest_file},
+    "ArtifactCollectionMembership": {
+        "artifactCollection": lambda m, info: m.collection,
+        "files": lambda m, info, **page: _artifact_files(m.artifact, info, **page),
+    },
     "Run": {
         "state": lambda r, info: r.state.value,
         "projectId": lambda r, info: r.project.number,
-        "tags": lambda r, info: [],
-        "group": lambda r, info: None,
-        "jobType": lambda r, info: None,
-        "commit": lambda r, info: None,
         "readOnly": lambda r, info: False,
         "sweepName": lambda r, info: None,
-        "description": lambda r, info: None,
-        "notes": lambda r, info: None,
         "config": _run_config,
         "summaryMetrics": lambda r, info: r.summary,
-        "systemMetrics": lambda r, info: {},
+        "systemMetrics": lambda r, info: r.events[-1] if r.events else {},
         "historyLineCount": lambda r, info: len(r.rows),
+        "logLineCount": lambda r, info: len(r.logs),
+        "eventsLineCount": lambda r, info: len(r.events),
+        "historyTail": lambda r, info: _run_tail(r.rows),
+        "eventsTail": lambda r, info: _run_tail(r.events),
+        "wandbConfig": _run_wandb_config,
         "history": _run_history,
         "sampledHistory": _run_sampled_history,
+        "parquetHistory": _run_parquet_history,
     },
     "RunQueue": {
         "createdBy": lambda q, info: q.created_by.number,
@@ -476,18 +614,23 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
 }
 
 
+TYPE_RESOLVERS: dict[str, Resolver] = {
+    "ArtifactCollection": lambda obj, info, abstract: obj.kind.value,
+    "Creator": lambda obj, info, abstract: "Run" if isinstance(obj, model.Run) else "User",
+    **graphql_automations.TYPE_RESOLVERS,
+}
+
+
 def _build() -> GraphQLSchema:
-    schema = build_schema(resources.files("wbauto.emulator").joinpath("schema.graphql").read_text())
-    for type_name, fields in RESOLVERS.items():
-        object_type = cast(GraphQLObjectType, schema.type_map[type_name])
-        for field_name, resolver in fields.items():
-            object_type.fields[field_name].resolve = resolver
-    cast(GraphQLInterfaceType, schema.type_map["ArtifactCollection"]).resolve_type = (
-        lambda obj, info, abstract: obj.kind.value
-    )
-    cast(GraphQLUnionType, schema.type_map["Creator"]).resolve_type = (
-        lambda obj, info, abstract: "Run" if isinstance(obj, model.Run) else "User"
-    )
+    package = resources.files("wbauto.emulator")
+    schema = build_schema("\n".join(package.joinpath(name).read_text() for name in _SCHEMA_FILES))
+    for resolvers in (RESOLVERS, graphql_automations.RESOLVERS):
+        for type_name, fields in resolvers.items():
+            object_type = cast(GraphQLObjectType, schema.type_map[type_name])
+            for field_name, resolver in fields.items():
+                object_type.fields[field_name].resolve = resolver
+    for type_name, resolve_type in TYPE_RESOLVERS.items():
+        cast(GraphQLInterfaceType | GraphQLUnionType, schema.type_map[type_name]).resolve_type = resolve_type
     scalars.install(schema)
     return schema
 

@@ -129,6 +129,19 @@ class Change:
     value: str | None
 
 
+@dataclass(frozen=True)
+class IntegrationInfo:
+    """A webhook (``name``, ``url_endpoint``) or Slack (``team_name``, ``channel_name``) integration."""
+
+    id: str
+    kind: str
+    entity: str
+    name: str | None = None
+    url_endpoint: str | None = None
+    team_name: str | None = None
+    channel_name: str | None = None
+
+
 # Built from the records ----------------------------------------------------------------------------
 
 
@@ -182,3 +195,11 @@ def queued(item: model.QueueItem) -> QueuedItem:
     return QueuedItem(
         item.id, item.queue.name, item.run_spec, item.priority, item.template_variable_values, item.created_at
     )
+
+
+def integration(found: model.Integration) -> IntegrationInfo:
+    if isinstance(found, model.WebhookIntegration):
+        return IntegrationInfo(found.id, "GenericWebhookIntegration", found.entity.name, name=found.name,
+                               url_endpoint=found.url_endpoint)
+    return IntegrationInfo(found.id, "SlackIntegration", found.entity.name, team_name=found.team_name,
+                           channel_name=found.channel_name)

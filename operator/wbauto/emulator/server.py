@@ -1,8 +1,11 @@
-"""The emulator's HTTP server: W&B's ``POST /graphql`` plus the ``/_emulator/`` control API.
+"""The emulator's HTTP server: W&B's ``POST /graphql``, a run's file stream
+(``POST /files/<entity>/<project>/<run>/file_stream``), the storage that upload and download URLs point
+at (``PUT``/``GET /storage/<key>``), and the ``/_emulator/`` control API.
 
-Both need W&B's credentials, HTTP Basic with user ``api`` and the API key as password; anything else
-gets 401. The SDK's OpenTelemetry export (``/sdk/otel/v1/metrics``, sent without credentials) is
-accepted and dropped. Injected failures (:meth:`State.fail_next`) apply to ``/graphql`` only.
+GraphQL, the file stream and the control API need W&B's credentials, HTTP Basic with user ``api`` and the
+API key as password; anything else gets 401. Storage URLs carry a random key instead, as presigned URLs
+do. The SDK's OpenTelemetry export (``/sdk/otel/v1/metrics``, sent without credentials) is accepted and
+dropped. Injected failures (:meth:`State.fail_next`) apply to ``/graphql`` only.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import binascii
 import hmac
 import json
 import logging
+import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,13 +24,14 @@ from typing import Any
 
 from wbauto.emulator import graphql_api
 from wbauto.emulator.control import Control
-from wbauto.emulator.state import FailureKind, InvalidRequest, NotFound, State
+from wbauto.emulator.state import STORAGE_PREFIX, Conflict, FailureKind, InvalidRequest, NotFound, State
 
 log = logging.getLogger(__name__)
 
 GRAPHQL_PATH = "/graphql"
 CONTROL_PREFIX = "/_emulator/"
 OTEL_PREFIX = "/sdk/otel/"
+FILE_STREAM = re.compile(r"/files/(?P<entity>[^/]+)/(?P<project>[^/]+)/(?P<run>[^/]+)/file_stream")
 _SHUTDOWN_POLL = 0.05  # seconds between the serving loop's checks for stop()
 
 
@@ -55,6 +60,7 @@ class Emulator:
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(_SHUTDOWN_POLL,),
                                         name="wbauto-emulator", daemon=True)
         self._thread.start()
+        self.state.public_url = self.url
         log.info("W&B emulator listening on %s", self.url)
 
     def stop(self) -> None:
@@ -135,12 +141,36 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._read_body()
+        path = self.path.split("?", 1)[0]
+        if path.startswith(STORAGE_PREFIX):
+            data = self.server.emulator.state.download(path.removeprefix(STORAGE_PREFIX))
+            if data is None:
+                self._reply(404, {"errors": [{"message": "no such file"}]})
+            else:
+                self._send(200, data, "application/octet-stream")
+            return
         self._reply(405, {"errors": [{"message": "use POST"}]}, headers={"Allow": "POST"})
 
+    def do_PUT(self) -> None:
+        if self._refuse_chunked():
+            return
+        body = self._read_body()
+        path = self.path.split("?", 1)[0]
+        if not path.startswith(STORAGE_PREFIX):
+            self._reply(405, {"errors": [{"message": "use POST"}]}, headers={"Allow": "POST"})
+            return
+        try:
+            self.server.emulator.state.upload(path.removeprefix(STORAGE_PREFIX), body,
+                                              self.headers.get("Content-MD5"))
+        except NotFound as error:
+            self._reply(404, {"errors": [{"message": str(error)}]})
+        except InvalidRequest as error:
+            self._reply(400, {"errors": [{"message": str(error)}]})
+        else:
+            self._send(200, b"", "text/plain")
+
     def do_POST(self) -> None:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.close_connection = True
-            self._reply(411, {"errors": [{"message": "send a Content-Length"}]})
+        if self._refuse_chunked():
             return
         body = self._read_body()
         emulator = self.server.emulator
@@ -148,7 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith(OTEL_PREFIX):
             self._send(200, b"", self.headers.get("Content-Type", "application/x-protobuf"))
             return
-        if path != GRAPHQL_PATH and not path.startswith(CONTROL_PREFIX):
+        stream = FILE_STREAM.fullmatch(path)
+        if path != GRAPHQL_PATH and not path.startswith(CONTROL_PREFIX) and stream is None:
             self._reply(404, {"errors": [{"message": f"no route {path}"}]})
             return
         if not emulator.authorized(self.headers.get("Authorization")):
@@ -162,8 +193,34 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == GRAPHQL_PATH:
             self._graphql(request)
+        elif stream is not None:
+            self._file_stream(stream["entity"], stream["project"], stream["run"], request)
         else:
             self._control(path.removeprefix(CONTROL_PREFIX), request)
+
+    def _refuse_chunked(self) -> bool:
+        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+            return False
+        self.close_connection = True
+        self._reply(411, {"errors": [{"message": "send a Content-Length"}]})
+        return True
+
+    def _file_stream(self, entity: str, project: str, run: str, request: Any) -> None:
+        files = request.get("files") if isinstance(request, dict) else None
+        if not isinstance(files, dict | None) or not all(isinstance(f, dict) for f in (files or {}).values()):
+            self._reply(400, {"error": 'the body is {"files": {name: {"offset": n, "content": [...]}}, ...}'})
+            return
+        exitcode = request.get("exitcode")
+        try:
+            self.server.emulator.state.stream(entity, project, run, files or {},
+                                              complete=bool(request.get("complete")),
+                                              exitcode=exitcode if isinstance(exitcode, int) else None)
+        except NotFound as error:
+            self._reply(404, {"error": str(error)})
+        except InvalidRequest as error:
+            self._reply(400, {"error": str(error)})
+        else:
+            self._reply(200, {"exitcode": None, "limits": {}})
 
     def _graphql(self, request: Any) -> None:
         if not isinstance(request, dict) or not isinstance(request.get("query"), str):
@@ -176,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.emulator.state
         failure = state.take_failure()
         if failure is None:
-            self._reply(200, graphql_api.run(state, request["query"], variables, operation))
+            self._reply(*graphql_api.run(state, request["query"], variables, operation))
             return
         state.count_request(graphql_api.prepare(request["query"]).operation_name(operation))
         if failure.kind is FailureKind.HTTP_500:
@@ -192,6 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, self.server.emulator.control(operation, arguments))
         except NotFound as error:
             self._reply(404, {"errors": [{"message": str(error)}]})
+        except Conflict as error:
+            self._reply(409, {"errors": [{"message": str(error)}]})
         except InvalidRequest as error:
             self._reply(400, {"errors": [{"message": str(error)}]})
 

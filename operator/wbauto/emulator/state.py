@@ -9,15 +9,24 @@ Every public method takes :attr:`State.lock`; the GraphQL layer holds it for a w
 response is one consistent snapshot. Times come from the injectable ``clock``. The state also keeps
 the request counters, the failures to inject, and a journal of the artifact, alias, tag and run
 changes (who changed what, when; history rows are not journaled).
+
+Writes come two ways: the control API's methods (``log_artifact``, ``add_alias``, ...), which return the
+small records of :mod:`wbauto.emulator.results`, and the writes W&B's own API makes (``upsert_run``,
+``create_artifact``, ``add_aliases``, ``stream``, ...), which return the records the GraphQL layer
+resolves. Both go through the same rules and the same journal. Uploaded files live in the state's
+storage (:meth:`State.reserve_file`, :meth:`State.upload`); their URLs start with :attr:`State.public_url`.
+The automations W&B keeps (triggers and integrations) are in :attr:`State.automations`.
 """
 
 from __future__ import annotations
 
+import base64
 import collections
 import enum
 import hashlib
 import json
 import re
+import secrets
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +35,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wbauto.emulator import model, results
+from wbauto.emulator.automations import Automations
+from wbauto.emulator.errors import Conflict, EmulatorError, InvalidRequest, NotFound
 from wbauto.emulator.model import ArtifactState, CollectionKind, EntityKind, RunState
 from wbauto.emulator.results import (
     AliasChange,
@@ -41,18 +52,11 @@ from wbauto.emulator.results import (
 
 _VERSION = re.compile(r"v\d+")
 _NAME = re.compile(r"[\w.-]+")
+__all__ = ["Conflict", "EmulatorError", "Failure", "FailureKind", "InvalidRequest", "NotFound", "State"]
 
-
-class EmulatorError(Exception):
-    """A state method was called with something W&B would refuse."""
-
-
-class NotFound(EmulatorError):
-    """The entity, project, collection, version, run or queue does not exist."""
-
-
-class InvalidRequest(EmulatorError):
-    """The request conflicts with W&B's rules (name taken, wrong type, bad step, ...)."""
+STORAGE_PREFIX = "/storage/"
+HISTORY_FILE, EVENTS_FILE, SUMMARY_FILE, OUTPUT_FILE = (
+    "wandb-history.jsonl", "wandb-events.jsonl", "wandb-summary.json", "output.log")
 
 
 class FailureKind(enum.StrEnum):
@@ -86,10 +90,24 @@ class State:
         self._tags: dict[str, model.Tag] = {}
         self._artifacts: dict[int, model.Artifact] = {}
         self._collections: dict[int, model.Collection] = {}
+        self._runs: dict[int, model.Run] = {}
+        self._manifests: dict[int, model.Manifest] = {}
+        self._files: dict[str, model.StoredFile] = {}
         self._requests: collections.Counter[str] = collections.Counter()
         self._failures: collections.deque[Failure] = collections.deque()
         self._changes: list[Change] = []
         self.viewer = self._user(viewer)
+        self.public_url = "http://127.0.0.1"
+        """Where clients reach the emulator: the start of upload and download URLs (set by the server)."""
+        self.automations = Automations(self)
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def next_number(self, kind: str) -> int:
+        """The next database row number of ``kind`` (ids are made from it)."""
+        with self.lock:
+            return self._next(kind)
 
     # Lookups (no side effects; the GraphQL resolvers use these) -----------------------------------
 
@@ -126,6 +144,51 @@ class State:
     def collection(self, number: int) -> model.Collection | None:
         with self.lock:
             return self._collections.get(number)
+
+    def run_by_number(self, number: int) -> model.Run | None:
+        with self.lock:
+            return self._runs.get(number)
+
+    def manifest(self, number: int) -> model.Manifest | None:
+        with self.lock:
+            return self._manifests.get(number)
+
+    def artifact_by_client_id(self, client_id: str) -> model.Artifact | None:
+        with self.lock:
+            return next((a for a in self._artifacts.values() if a.client_id == client_id), None)
+
+    def projects_of(self, user: model.User) -> list[model.Project]:
+        """The projects a user can see: the viewer sees every entity's, other users their own."""
+        with self.lock:
+            if user is not self.viewer:
+                return list(user.entity.projects.values())
+            return [p for e in self._entities.values() for p in e.projects.values()
+                    if e.kind is not EntityKind.USER or e is user.entity]
+
+    def by_id(self, value: str) -> object | None:
+        """The record behind a GraphQL ID (project, collection, entity, run, queue, user, ...), if any."""
+        parsed = model.parse_gid(value)
+        if parsed is None:
+            return None
+        kind, number = parsed
+        with self.lock:
+            if kind == "Project":
+                return next((p for e in self._entities.values() for p in e.projects.values() if p.number == number),
+                            None)
+            if kind == "ArtifactCollection":
+                return self._collections.get(number)
+            if kind == "Entity":
+                return next((e for e in self._entities.values() if e.number == number), None)
+            if kind == "Artifact":
+                return self.artifact(number)
+            if kind == "Run":
+                return self._runs.get(number)
+            if kind == "User":
+                return next((u for u in self._users.values() if u.number == number), None)
+            if kind == "RunQueue":
+                return next((q for e in self._entities.values() for p in e.projects.values()
+                             for q in p.run_queues.values() if q.number == number), None)
+            return None
 
     # Entities, organizations, projects -------------------------------------------------------------
 
@@ -188,35 +251,14 @@ class State:
             _check_alias(alias)
         with self.lock:
             owner = self._project(entity, project, create=True)
-            if owner.is_registry:
-                raise InvalidRequest("versions are logged to a project and linked into a registry")
             creator: model.User | model.Run = self._user(author) if author else self.viewer
             if run is not None:
                 creator = self._run(owner, run)
-            sequence = self._collection(owner, collection, CollectionKind.SEQUENCE, type)
-            now = self._clock()
-            artifact = model.Artifact(
-                number=self._next("Artifact"),
-                sequence=sequence,
-                version_index=len(sequence.memberships),
-                state=initial,
-                digest="",
-                metadata=dict(metadata or {}),
-                created_at=now,
-                updated_at=now,
-                created_by=creator,
-                pending_aliases=list(aliases),
-            )
-            artifact.digest = _digest(sequence.id, artifact.version_index, artifact.metadata)
-            self._artifacts[artifact.number] = artifact
-            membership = self._add_membership(sequence, artifact, now)
-            for tag in tags:
-                artifact.tags.append(self._tag(tag))
-            who = results.username(creator)
-            self._journal("log_artifact", who, results.version_path(membership), None)
+            artifact = self._new_version(owner, collection, type, creator=creator, metadata=metadata or {},
+                                         digest=None, aliases=aliases, tags=tags)
             if initial is ArtifactState.COMMITTED:
-                self._apply_commit(artifact, who)
-            return results.version(membership)
+                self._apply_commit(artifact, results.username(creator))
+            return results.version(artifact.memberships[0])
 
     def commit_artifact(self, artifact_id: str, *, author: str = "") -> ArtifactVersion:
         """Commit a PENDING version: it takes ``latest`` and the aliases it was logged with."""
@@ -255,22 +297,9 @@ class State:
         """Link a committed version into a portfolio (created on first use, except registries, which
         must exist). The link gets the next index of that portfolio and takes ``latest`` there; linking
         the same version again only adds the aliases."""
-        for alias in aliases:
-            _check_alias(alias)
         with self.lock:
-            artifact = self._artifact(artifact_id)
-            if artifact.state is not ArtifactState.COMMITTED:
-                raise InvalidRequest(f"artifact {artifact_id} is {artifact.state}; only committed versions link")
-            target = self._project(entity, project, create=True)
-            portfolio = self._collection(target, collection, CollectionKind.PORTFOLIO, artifact.sequence.type.name)
-            who = author or self.viewer.username
-            membership = next((m for m in artifact.memberships if m.collection is portfolio), None)
-            if membership is None:
-                membership = self._add_membership(portfolio, artifact, self._clock())
-                self._set_alias(membership, "latest")
-                self._journal("link_artifact", who, results.version_path(membership), None)
-            for alias in aliases:
-                self._move_alias(membership, alias, who)
+            membership = self.link(self._artifact(artifact_id), entity=entity, project=project,
+                                   collection=collection, aliases=aliases, author=author)
             return results.version(membership)
 
     def add_alias(
@@ -342,6 +371,262 @@ class State:
             self._journal("remove_collection_tag", author or self.viewer.username, results.collection_path(found), tag)
             return TagChange(entity, project, collection, None, tag, True, self._clock())
 
+    # Artifacts, as W&B's API writes them (the records the GraphQL layer resolves) ------------------
+
+    def create_artifact(
+        self,
+        entity: str,
+        project: str,
+        collection: str,
+        *,
+        type: str,
+        digest: str,
+        run: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        aliases: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        description: str | None = None,
+        history_step: int | None = None,
+        client_id: str | None = None,
+        ttl_duration_seconds: int | None = None,
+    ) -> model.Artifact:
+        """``createArtifact``: a PENDING version of the source collection, created by ``run`` when given.
+        A committed version with the same digest is answered instead (W&B deduplicates: the client then
+        uploads nothing), and takes the aliases at once."""
+        for alias in aliases:
+            _check_alias(alias)
+        with self.lock:
+            owner = self._project(entity, project, create=True)
+            creator: model.User | model.Run = self._run(owner, run) if run else self.viewer
+            sequence = owner.collections.get(collection)
+            existing = next((m.artifact for m in sequence.live_memberships
+                             if m.artifact.digest == digest and m.artifact.state is ArtifactState.COMMITTED),
+                            None) if sequence is not None else None
+            if existing is not None and existing.sequence is sequence:
+                for alias in aliases:
+                    self._move_alias(existing.memberships[0], alias, results.username(creator))
+                return existing
+            artifact = self._new_version(owner, collection, type, creator=creator, metadata=metadata or {},
+                                         digest=digest, aliases=aliases, tags=tags)
+            artifact.description = description
+            artifact.history_step = history_step
+            artifact.client_id = client_id
+            if ttl_duration_seconds is not None:
+                artifact.ttl_duration_seconds = ttl_duration_seconds
+            return artifact
+
+    def create_manifest(self, artifact_id: str, *, name: str, digest: str, type: str = "FULL") -> model.Manifest:
+        """``createArtifactManifest``: the manifest record and the storage slot its JSON is uploaded to."""
+        with self.lock:
+            artifact = self._artifact(artifact_id)
+            if artifact.state is not ArtifactState.PENDING:
+                raise InvalidRequest(f"artifact {artifact_id} is {artifact.state}; its manifest is final")
+            manifest = model.Manifest(self._next("ArtifactManifest"), artifact, type, digest,
+                                      self.reserve_file(name, None))
+            self._manifests[manifest.number] = manifest
+            artifact.manifest = manifest
+            return manifest
+
+    def update_manifest(self, manifest_id: str, *, digest: str | None) -> model.Manifest:
+        """``updateArtifactManifest``: a new digest; the manifest is uploaded (again) to the same slot."""
+        parsed = model.parse_gid(manifest_id)
+        with self.lock:
+            manifest = self._manifests.get(parsed[1]) if parsed and parsed[0] == "ArtifactManifest" else None
+            if manifest is None:
+                raise NotFound(f"artifact manifest {manifest_id} does not exist")
+            if manifest.artifact.state is not ArtifactState.PENDING:
+                raise InvalidRequest(f"artifact {manifest.artifact.id} is {manifest.artifact.state}; its manifest "
+                                     "is final")
+            if digest is not None:
+                manifest.digest = digest
+            return manifest
+
+    def create_artifact_file(self, artifact_id: str, name: str, md5: str) -> model.StoredFile:
+        """``createArtifactFiles``: the storage slot of one file of a PENDING version."""
+        with self.lock:
+            artifact = self._artifact(artifact_id)
+            if artifact.state is not ArtifactState.PENDING:
+                raise InvalidRequest(f"artifact {artifact_id} is {artifact.state}; files are added before commit")
+            stored = artifact.files[name] = self.reserve_file(name, md5)
+            return stored
+
+    def commit(self, artifact_id: str, *, author: str = "") -> model.Artifact:
+        """``commitArtifact``: a PENDING version with a manifest is committed only when the manifest and
+        every file it lists (except references) are uploaded with the declared MD5."""
+        with self.lock:
+            artifact = self._artifact(artifact_id)
+            if artifact.state is ArtifactState.COMMITTED:
+                return artifact
+            if artifact.manifest is not None:
+                self._check_uploaded(artifact)
+            who = author or results.username(artifact.created_by)
+            self._journal("commit_artifact", who, results.version_path(artifact.memberships[0]), None)
+            self._apply_commit(artifact, who)
+            return artifact
+
+    def use_artifact(self, entity: str, project: str, run_id: str, artifact_id: str) -> model.Artifact:
+        """``useArtifact``: record the version as an input of the run."""
+        with self.lock:
+            run = self._run(self._existing_project(entity, project), run_id)
+            artifact = self._artifact(artifact_id)
+            if run not in artifact.used_by:
+                artifact.used_by.append(run)
+            return artifact
+
+    def update_artifact(
+        self,
+        artifact_id: str,
+        *,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        ttl_duration_seconds: int | None = None,
+        tags_to_add: Sequence[str] = (),
+        tags_to_delete: Sequence[str] = (),
+        author: str = "",
+    ) -> model.Artifact:
+        """``updateArtifact``: description, metadata and TTL when given, then tags added and removed."""
+        with self.lock:
+            artifact = self._artifact(artifact_id)
+            who = author or self.viewer.username
+            if description is not None:
+                artifact.description = description
+            if metadata is not None:
+                artifact.metadata = dict(metadata)
+            if ttl_duration_seconds is not None:
+                artifact.ttl_duration_seconds = ttl_duration_seconds
+            path = results.version_path(artifact.memberships[0])
+            for tag in tags_to_add:
+                if all(t.name != tag for t in artifact.tags):
+                    artifact.tags.append(self._tag(tag))
+                    self._journal("add_tag", who, path, tag)
+            for tag in tags_to_delete:
+                if any(t.name == tag for t in artifact.tags):
+                    artifact.tags[:] = [t for t in artifact.tags if t.name != tag]
+                    self._journal("remove_tag", who, path, tag)
+            artifact.updated_at = self._clock()
+            return artifact
+
+    def add_aliases(self, artifact_id: str, targets: Sequence[tuple[str, str, str, str]],
+                    author: str = "") -> model.Artifact:
+        """``addAliases``: each ``(entity, project, collection, alias)`` names a collection the version
+        belongs to; the alias moves there from the version that held it."""
+        with self.lock:
+            artifact = self._artifact(artifact_id)
+            memberships = [(self._membership_of(artifact, e, p, c), alias) for e, p, c, alias in targets]
+            for _, alias in memberships:
+                _check_alias(alias)
+            for membership, alias in memberships:
+                self._move_alias(membership, alias, author or self.viewer.username)
+            return artifact
+
+    def delete_aliases(self, artifact_id: str, targets: Sequence[tuple[str, str, str, str]],
+                       author: str = "") -> model.Artifact:
+        """``deleteAliases``: aliases the version does not hold are ignored."""
+        with self.lock:
+            artifact = self._artifact(artifact_id)
+            for entity, project, collection, alias in targets:
+                membership = self._membership_of(artifact, entity, project, collection)
+                held = membership.collection.aliases.get(alias)
+                if held is not None and held.membership is membership:
+                    del membership.collection.aliases[alias]
+                    self._journal("remove_alias", author or self.viewer.username, results.version_path(membership),
+                                  alias)
+            return artifact
+
+    def link(self, artifact: model.Artifact, *, entity: str, project: str, collection: str,
+             aliases: Sequence[str] = (), author: str = "") -> model.Membership:
+        """``linkArtifact``: the version's membership of the portfolio (created on first use, except
+        registries, which must exist). A new link gets the portfolio's next index and ``latest``."""
+        for alias in aliases:
+            _check_alias(alias)
+        with self.lock:
+            if artifact.state is not ArtifactState.COMMITTED:
+                raise InvalidRequest(f"artifact {artifact.id} is {artifact.state}; only committed versions link")
+            target = self._project(entity, project, create=True)
+            portfolio = self._collection(target, collection, CollectionKind.PORTFOLIO, artifact.sequence.type.name)
+            who = author or self.viewer.username
+            membership = next((m for m in artifact.memberships if m.collection is portfolio), None)
+            if membership is None:
+                membership = self._add_membership(portfolio, artifact, self._clock())
+                self._set_alias(membership, "latest")
+                self._journal("link_artifact", who, results.version_path(membership), None)
+            for alias in aliases:
+                self._move_alias(membership, alias, who)
+            return membership
+
+    def unlink(self, artifact_id: str, portfolio_id: str, author: str = "") -> model.Artifact:
+        """``unlinkArtifact``: the version leaves the portfolio with its aliases there; the portfolio's
+        ``latest`` goes to its newest remaining version. Indexes are never reused."""
+        with self.lock:
+            artifact = self._artifact(artifact_id)
+            portfolio = self.by_id(portfolio_id)
+            membership = next((m for m in artifact.memberships if m.collection is portfolio), None)
+            if membership is None or membership.collection.kind is not CollectionKind.PORTFOLIO:
+                raise NotFound(f"artifact {artifact_id} is not linked into collection {portfolio_id}")
+            collection = membership.collection
+            self._journal("unlink_artifact", author or self.viewer.username, results.version_path(membership), None)
+            for alias in membership.aliases:
+                del collection.aliases[alias.alias]
+            collection.memberships.remove(membership)
+            artifact.memberships.remove(membership)
+            collection.updated_at = self._clock()
+            if collection.live_memberships and "latest" not in collection.aliases:
+                self._set_alias(collection.live_memberships[-1], "latest")
+            return artifact
+
+    def update_collection(self, collection_id: str, *, name: str | None = None,
+                          description: str | None = None) -> model.Collection:
+        """``updateArtifactSequence`` / ``updateArtifactPortfolio``: rename, describe."""
+        with self.lock:
+            found = self.by_id(collection_id)
+            if not isinstance(found, model.Collection):
+                raise NotFound(f"artifact collection {collection_id} does not exist")
+            if name is not None and name != found.name:
+                if not _NAME.fullmatch(name) or name in found.project.collections:
+                    raise InvalidRequest(f"collection name {name!r} is invalid or taken")
+                del found.project.collections[found.name]
+                found.name = name
+                found.project.collections[name] = found
+            if description is not None:
+                found.description = description
+            found.updated_at = self._clock()
+            return found
+
+    def collection_by_name(self, entity: str, project: str, name: str) -> model.Collection:
+        with self.lock:
+            return self._existing_collection(entity, project, name)
+
+    # Storage ---------------------------------------------------------------------------------------
+
+    def reserve_file(self, name: str, md5: str | None) -> model.StoredFile:
+        """A storage slot for ``name``; its bytes arrive with :meth:`upload`."""
+        with self.lock:
+            stored = model.StoredFile(self._next("File"), secrets.token_urlsafe(18), name, md5, self._clock())
+            self._files[stored.key] = stored
+            return stored
+
+    def file_url(self, stored: model.StoredFile) -> str:
+        return f"{self.public_url}{STORAGE_PREFIX}{stored.key}"
+
+    def upload(self, key: str, data: bytes, content_md5: str | None = None) -> model.StoredFile:
+        """Store the bytes PUT to a slot. A ``Content-MD5`` header, or else the MD5 declared when the slot
+        was made, must match the bytes (as object stores check it)."""
+        actual = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+        with self.lock:
+            stored = self._files.get(key)
+            if stored is None:
+                raise NotFound("no such upload URL")
+            expected = content_md5 or stored.md5
+            if expected is not None and expected != actual:
+                raise InvalidRequest(f"MD5 mismatch for {stored.name}: declared {expected}, received {actual}")
+            stored.data = data
+            return stored
+
+    def download(self, key: str) -> bytes | None:
+        with self.lock:
+            stored = self._files.get(key)
+            return stored.data if stored is not None else None
+
     # Runs ------------------------------------------------------------------------------------------
 
     def create_run(
@@ -377,46 +662,147 @@ class State:
                 heartbeat_at=now,
             )
             owner.runs[name] = run
+            self._runs[run.number] = run
             self._journal("create_run", run.user.username, results.run_path(run), run.state.value)
             return results.run_info(run)
 
     def log_history(
         self, entity: str, project: str, run_id: str, rows: Sequence[Mapping[str, Any]]
     ) -> RunInfo:
-        """Append history rows. A row without ``_step`` gets the next one; given steps must increase.
-        Rows also get ``_runtime`` and ``_timestamp`` when missing, as the SDK adds them; the summary
-        takes each row's values."""
+        """Append history rows (see :meth:`_append_rows`)."""
         with self.lock:
             run = self._run(self._existing_project(entity, project), run_id)
-            now = self._clock()
-            step = run.last_step
-            prepared = []
-            for row in rows:
-                given = row.get("_step")
-                if given is not None and (not isinstance(given, int) or isinstance(given, bool) or given <= step):
-                    raise InvalidRequest(f"_step {given!r} does not follow step {step} of {results.run_path(run)}")
-                step = step + 1 if given is None else given
-                prepared.append({
-                    **row,
-                    "_step": step,
-                    "_runtime": row.get("_runtime", (now - run.created_at).total_seconds()),
-                    "_timestamp": row.get("_timestamp", now.timestamp()),
-                })
-            for row in prepared:
-                run.rows.append(row)
-                run.summary.update(row)
-                run.key_counts.update(row.keys())
-            run.heartbeat_at = now
+            self._append_rows(run, rows)
             return results.run_info(run)
 
     def set_run_state(self, entity: str, project: str, run_id: str, state: str, author: str = "") -> RunInfo:
         new = _run_state(state)
         with self.lock:
             run = self._run(self._existing_project(entity, project), run_id)
-            run.state = new
-            run.heartbeat_at = self._clock()
-            self._journal("set_run_state", author or run.user.username, results.run_path(run), new.value)
+            self._set_state(run, new, author or run.user.username)
             return results.run_info(run)
+
+    # Runs, as W&B's API writes them ----------------------------------------------------------------
+
+    def upsert_run(
+        self,
+        *,
+        run_id: str | None = None,
+        name: str | None = None,
+        entity: str | None = None,
+        project: str | None = None,
+        display_name: str | None = None,
+        description: str | None = None,
+        notes: str | None = None,
+        tags: Sequence[str] | None = None,
+        config: Mapping[str, Any] | None = None,
+        group: str | None = None,
+        job_type: str | None = None,
+        host: str | None = None,
+        program: str | None = None,
+        commit: str | None = None,
+        state: str | None = None,
+        summary: Mapping[str, Any] | None = None,
+    ) -> tuple[model.Run, bool]:
+        """``upsertBucket``: update the run ``run_id`` (its GraphQL id) or ``entity/project/name``, or create
+        it (then ``True``), owned by the viewer, in the viewer's entity and project ``uncategorized``
+        unless told. Fields left None keep their value; ``config`` holds W&B's ``{"value": v}`` wrappers."""
+        new_state = _run_state(state) if state else None
+        with self.lock:
+            inserted = False
+            if run_id is not None:
+                parsed = model.parse_gid(run_id)
+                found = self._runs.get(parsed[1]) if parsed and parsed[0] == "Run" else None
+                if found is None:
+                    raise NotFound(f"run {run_id} does not exist")
+                run = found
+            else:
+                owner = self._project(entity or self.viewer.entity.name, project or "uncategorized", create=True)
+                if owner.is_registry:
+                    raise InvalidRequest("runs are logged to projects, not registries")
+                existing = owner.runs.get(name) if name else None
+                if existing is None:
+                    info = self.create_run(owner.entity.name, owner.name, run_id=name, display_name=display_name or "")
+                    existing, inserted = owner.runs[info.run_id], True
+                run = existing
+            if display_name is not None:
+                run.display_name = display_name
+            if config is not None:
+                run.config = {k: v["value"] if isinstance(v, dict) and "value" in v else v for k, v in config.items()}
+            if summary is not None:
+                run.summary.update(summary)
+            if tags is not None:
+                run.tags = list(tags)
+            for attribute, value in (("description", description), ("notes", notes), ("group", group),
+                                     ("job_type", job_type), ("host", host), ("program", program),
+                                     ("commit", commit)):
+                if value is not None:
+                    setattr(run, attribute, value)
+            run.heartbeat_at = self._clock()
+            if new_state is not None and new_state is not run.state:
+                self._set_state(run, new_state, self.viewer.username)
+            return run, inserted
+
+    def update_run_state(self, run_id: str, state: str) -> model.Run:
+        """``updateRunState``: to ``pending`` from running, failed, crashed or preempted; to ``failed`` from
+        pending or running. Anything else is refused, as W&B refuses it."""
+        allowed = {RunState.PENDING: {RunState.RUNNING, RunState.FAILED, RunState.CRASHED, RunState.PREEMPTED},
+                   RunState.FAILED: {RunState.PENDING, RunState.RUNNING}}
+        new = _run_state(state)
+        with self.lock:
+            parsed = model.parse_gid(run_id)
+            run = self._runs.get(parsed[1]) if parsed and parsed[0] == "Run" else None
+            if run is None:
+                raise NotFound(f"run {run_id} does not exist")
+            if run.state not in allowed.get(new, set()):
+                raise InvalidRequest(f"a run cannot go from {run.state.value} to {new.value}")
+            self._set_state(run, new, self.viewer.username)
+            return run
+
+    def stream(
+        self,
+        entity: str,
+        project: str,
+        run_id: str,
+        files: Mapping[str, Mapping[str, Any]],
+        *,
+        complete: bool = False,
+        exitcode: int | None = None,
+    ) -> model.Run:
+        """One request of the run's file stream (``/files/<entity>/<project>/<run>/file_stream``): new
+        lines of ``wandb-history.jsonl`` (history rows), ``wandb-events.jsonl`` (system metrics) and
+        ``output.log`` from their ``offset`` (lines a retry sends again are kept once), the latest
+        ``wandb-summary.json``; ``complete`` ends the run, finished for exit code 0, else failed."""
+        with self.lock:
+            run = self._run(self._existing_project(entity, project), run_id)
+            for name, chunk in files.items():
+                offset = chunk.get("offset", 0)
+                content = chunk.get("content", [])
+                if not isinstance(offset, int) or not isinstance(content, list):
+                    raise InvalidRequest(f"{name}: offset is an integer and content a list of lines")
+                if name == HISTORY_FILE:
+                    fresh = content[max(0, len(run.rows) - offset):]
+                    self._append_rows(run, [_json_line(name, line) for line in fresh])
+                elif name == EVENTS_FILE:
+                    fresh = content[max(0, len(run.events) - offset):]
+                    run.events.extend(_json_line(name, line) for line in fresh)
+                elif name == SUMMARY_FILE and content:
+                    run.summary = _json_line(name, content[-1])
+                elif name == OUTPUT_FILE:
+                    run.logs[offset:offset + len(content)] = [str(line) for line in content]
+            run.heartbeat_at = self._clock()
+            if complete:
+                run.exitcode = exitcode
+                self._set_state(run, RunState.FINISHED if exitcode == 0 else RunState.FAILED, run.user.username)
+            return run
+
+    def create_run_files(self, entity: str, project: str, run_id: str, names: Sequence[str]) -> list[model.StoredFile]:
+        """``createRunFiles``: a storage slot for each file the run uploads (config, requirements, ...)."""
+        with self.lock:
+            run = self._run(self._existing_project(entity, project), run_id)
+            for name in names:
+                run.files[name] = self.reserve_file(name, None)
+            return [run.files[name] for name in names]
 
     # Run queues ------------------------------------------------------------------------------------
 
@@ -609,12 +995,100 @@ class State:
 
     def _add_membership(self, collection: model.Collection, artifact: model.Artifact, at: datetime) -> model.Membership:
         membership = model.Membership(
-            self._next("ArtifactCollectionMembership"), collection, artifact, len(collection.memberships), at
+            self._next("ArtifactCollectionMembership"), collection, artifact, collection.next_index, at
         )
+        collection.next_index += 1
         collection.memberships.append(membership)
         collection.updated_at = at
         artifact.memberships.append(membership)
         return membership
+
+    def _new_version(
+        self,
+        owner: model.Project,
+        collection: str,
+        type_name: str,
+        *,
+        creator: model.User | model.Run,
+        metadata: Mapping[str, Any],
+        digest: str | None,
+        aliases: Sequence[str],
+        tags: Sequence[str],
+    ) -> model.Artifact:
+        """A PENDING version of the source collection (created on first use); it takes ``aliases`` and
+        ``latest`` when committed."""
+        if owner.is_registry:
+            raise InvalidRequest("versions are logged to a project and linked into a registry")
+        sequence = self._collection(owner, collection, CollectionKind.SEQUENCE, type_name)
+        now = self._clock()
+        artifact = model.Artifact(
+            number=self._next("Artifact"),
+            sequence=sequence,
+            version_index=sequence.next_index,
+            state=ArtifactState.PENDING,
+            digest="",
+            metadata=dict(metadata),
+            created_at=now,
+            updated_at=now,
+            created_by=creator,
+            pending_aliases=list(aliases),
+        )
+        artifact.digest = digest if digest is not None else _digest(sequence.id, artifact.version_index, metadata)
+        artifact.tags = [self._tag(tag) for tag in dict.fromkeys(tags)]
+        self._artifacts[artifact.number] = artifact
+        membership = self._add_membership(sequence, artifact, now)
+        self._journal("log_artifact", results.username(creator), results.version_path(membership), None)
+        return artifact
+
+    def _check_uploaded(self, artifact: model.Artifact) -> None:
+        assert artifact.manifest is not None
+        if not artifact.manifest.file.uploaded:
+            raise InvalidRequest(f"artifact {artifact.id}: the manifest was not uploaded")
+        for path, entry in artifact.entries.items():
+            if not isinstance(entry, dict) or entry.get("ref"):
+                continue  # a reference: its bytes live elsewhere
+            stored = artifact.files.get(path)
+            if stored is None or not stored.uploaded:
+                raise InvalidRequest(f"artifact {artifact.id}: {path} was not uploaded")
+            if stored.md5 != entry.get("digest"):
+                raise InvalidRequest(f"artifact {artifact.id}: {path} has MD5 {stored.md5}, the manifest says "
+                                     f"{entry.get('digest')}")
+
+    def _membership_of(self, artifact: model.Artifact, entity: str, project: str, collection: str) -> model.Membership:
+        found = self._existing_collection(entity, project, collection)
+        membership = next((m for m in artifact.memberships if m.collection is found), None)
+        if membership is None:
+            raise NotFound(f"artifact {artifact.id} is not in {entity}/{project}/{collection}")
+        return membership
+
+    def _append_rows(self, run: model.Run, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Append history rows. A row without ``_step`` gets the next one; given steps must increase.
+        Rows also get ``_runtime`` and ``_timestamp`` when missing, as the SDK adds them; the summary
+        takes each row's values."""
+        now = self._clock()
+        step = run.last_step
+        prepared = []
+        for row in rows:
+            given = row.get("_step")
+            if given is not None and (not isinstance(given, int) or isinstance(given, bool) or given <= step):
+                raise InvalidRequest(f"_step {given!r} does not follow step {step} of {results.run_path(run)}")
+            step = step + 1 if given is None else given
+            prepared.append({
+                **row,
+                "_step": step,
+                "_runtime": row.get("_runtime", (now - run.created_at).total_seconds()),
+                "_timestamp": row.get("_timestamp", now.timestamp()),
+            })
+        for row in prepared:
+            run.rows.append(row)
+            run.summary.update(row)
+            run.key_counts.update(row.keys())
+        run.heartbeat_at = now
+
+    def _set_state(self, run: model.Run, new: RunState, author: str) -> None:
+        run.state = new
+        run.heartbeat_at = self._clock()
+        self._journal("set_run_state", author, results.run_path(run), new.value)
 
     def _apply_commit(self, artifact: model.Artifact, author: str) -> None:
         artifact.state = ArtifactState.COMMITTED
@@ -668,3 +1142,12 @@ def _check_alias(alias: str) -> None:
 def _digest(collection_id: str, index: int, metadata: Mapping[str, Any]) -> str:
     text = json.dumps([collection_id, index, metadata], sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _json_line(file: str, line: object) -> Any:
+    if not isinstance(line, str):
+        raise InvalidRequest(f"{file}: lines are strings of JSON")
+    try:
+        return json.loads(line)
+    except ValueError:
+        raise InvalidRequest(f"{file}: a line is not JSON: {line[:80]!r}") from None

@@ -55,8 +55,37 @@ def test_inapplicable_and_unknown_variables_are_empty() -> None:
 
 def test_invalid_json_fails_with_a_clear_reason() -> None:
     v = templates.variables(alias_event(), automation_name="a")
-    with pytest.raises(templates.TemplateError, match=r"not valid JSON.*inside quotes"):
+    with pytest.raises(templates.TemplateError, match=r"\$\{alias\} is inserted outside quotes.*inside quotes"):
         templates.render('{"alias": ${alias}}', v)
+    with pytest.raises(templates.TemplateError, match=r"not valid JSON.*inside quotes"):
+        templates.render('{"alias": "${alias}"', v)
+
+
+def test_a_value_outside_quotes_cannot_add_keys() -> None:
+    """Artifact metadata is anyone's input: outside quotes it must be exactly one JSON value."""
+    event = alias_event()
+    event.artifact.metadata["score"] = '0.9, "target": "production"'  # type: ignore[union-attr]
+    v = templates.variables(event, automation_name="a")
+    with pytest.raises(templates.TemplateError, match=r"artifact_metadata.score.*not one JSON value"):
+        templates.render('{"score": ${artifact_metadata.score}, "target": "staging"}', v)
+    assert json.loads(templates.render('{"score": "${artifact_metadata.score}"}', v)) == \
+        {"score": '0.9, "target": "production"'}
+    assert json.loads(templates.render('{"n": ${artifact_metadata.nested}, "i": ${artifact_version_index}}', v)) == \
+        {"n": {"a": 1}, "i": 3}
+
+
+def test_a_secret_the_webhook_does_not_provide_is_an_error_naming_it() -> None:
+    v = templates.variables(alias_event(), automation_name="a")
+    with pytest.raises(templates.TemplateError, match=r"\$\{TEAM_TOKEN\} is not a secret"):
+        templates.render('{"t": "${TEAM_TOKEN}"}', v, {"SECRET": "s3cr3t"})
+    assert templates.render('{"t": "${SECRET}"}', v, {"SECRET": "s3cr3t"}) == '{"t": "s3cr3t"}'
+    with pytest.raises(templates.TemplateError, match=r"\$\{SECRET\} is not a secret"):
+        templates.render("hello ${SECRET}", v, json_body=False)
+
+
+def test_deeply_nested_templates_fail_cleanly() -> None:
+    with pytest.raises(templates.TemplateError, match="nested too deeply"):
+        templates.render("[" * 100_000 + "]" * 100_000, {})
 
 
 def test_secrets_are_interpolated_once_and_never_from_variable_values() -> None:

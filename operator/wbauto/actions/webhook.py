@@ -65,6 +65,13 @@ def config(webhook_name: str, webhook: WebhookSpec | None, payload: str | None) 
             "payload": payload}
 
 
+def secret_variables(spec: WebhookSpec) -> list[str]:
+    """The ``${NAME}`` secret variables a Webhook gives payload templates."""
+    names = ["SECRET"] if spec.secret_ref is not None else []
+    names += ["ACCESS_TOKEN"] if spec.access_token_ref is not None else []
+    return names + [templates.secret_variable(ref.name) for ref in spec.payload_secret_refs]
+
+
 async def secrets_for(spec: WebhookSpec, namespace: str, context: Context) -> tuple[str | None, dict[str, str]]:
     """(signing secret, template secret variables) — resolved now, so rotation takes effect at once."""
     variables: dict[str, str] = {}

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     SECRET_REFERENCE_NOT_READY = "SecretReferenceNotReady"
     WEBHOOK_NOT_FOUND = "WebhookNotFound"
     WEBHOOK_NOT_READY = "WebhookNotReady"
+    PAYLOAD_SECRET_MISSING = "PayloadSecretMissing"
     # webhooks
     EGRESS_DENIED = "EgressDenied"
     INVALID_CA_BUNDLE = "InvalidCABundle"

@@ -59,6 +59,9 @@ class AutomationExecutionSpec(Model):
     delivery_id: str = Field(description="Sent as X-Wbauto-Delivery; the same on every retry.")
     skip_reason: str | None = Field(None, description="Set when the execution was created Skipped "
                                                       "(rate limit, disabled).")
+    failure: str | None = Field(None, description="Set when the execution was created Failed, without an "
+                                                  "attempt: the Automation could not run it (a Stalled Webhook, "
+                                                  "an event that could not be evaluated).", max_length=1100)
 
 
 class RequestRecord(Model):

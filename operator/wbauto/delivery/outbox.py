@@ -36,6 +36,12 @@ class ExecutionRecord:
                                self.created)
 
 
+DEDUPE_HORIZON = datetime.timedelta(hours=48)
+"""How long a store remembers that an execution existed, after retention removed it: longer than any
+re-detection window (a poller never replays more than 24 h; the receiver treats an identical body within
+this horizon as a redelivery), so a re-detected event never runs twice."""
+
+
 def execution_name(automation: str, automation_uid: str, event_id: str) -> str:
     """Deterministic, so the same event never creates a second execution of the same automation."""
     digest = hashlib.sha256(f"{automation_uid}\x1f{automation}\x1f{event_id}".encode()).hexdigest()[:12]
@@ -61,7 +67,8 @@ class Store(Protocol):
         """Newest first."""
 
     async def prune(self, keep: int, older_than: datetime.datetime) -> int:
-        """Delete terminal executions beyond the newest ``keep`` per automation or older than the cutoff."""
+        """Delete terminal executions beyond the newest ``keep`` per automation or older than the cutoff,
+        still refusing to create them again for :data:`DEDUPE_HORIZON` after their creation."""
 
     async def load_cursor(self, key: str) -> dict[str, Any] | None: ...
 

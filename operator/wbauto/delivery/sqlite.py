@@ -1,5 +1,8 @@
 """The standalone runtime's store: executions, poll cursors and object statuses in one SQLite file.
 
+Retention keeps the names of the executions it removes (table ``dedupe``) for ``DEDUPE_HORIZON``, and
+``create`` refuses those names: a re-detected event does not run again after its execution was pruned.
+
 WAL journal, one connection used from one worker thread (SQLite calls never block the event loop).
 Writes are group-committed: those issued while a commit is running go into the next transaction, and
 each caller resumes only after its transaction committed — so nothing acknowledged is lost to a kill.
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from wbauto.api.execution import AutomationExecutionSpec, AutomationExecutionStatus
-from wbauto.delivery.outbox import ExecutionRecord
+from wbauto.delivery.outbox import DEDUPE_HORIZON, ExecutionRecord
 
 T = TypeVar("T")
 
@@ -41,6 +44,9 @@ CREATE TABLE IF NOT EXISTS executions (
 CREATE INDEX IF NOT EXISTS executions_by_automation ON executions (namespace, automation, created);
 CREATE INDEX IF NOT EXISTS executions_by_phase ON executions (phase);
 CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created);
+CREATE TABLE IF NOT EXISTS dedupe (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (namespace, name)
+);
 CREATE TABLE IF NOT EXISTS cursors (key TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS statuses (
     kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
@@ -107,12 +113,15 @@ class SqliteStore:
     # --- executions -------------------------------------------------------------------------------------
 
     async def create(self, record: ExecutionRecord) -> bool:
+        spec = record.spec.model_dump_json(by_alias=True, exclude_none=True)
+        status = record.status.model_dump_json(by_alias=True, exclude_none=True)
+
         def insert(db: sqlite3.Connection) -> bool:
             cur = db.execute(
-                "INSERT OR IGNORE INTO executions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO executions SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
+                "(SELECT 1 FROM dedupe WHERE namespace = ? AND name = ?)",
                 (record.namespace, record.name, record.automation, record.created.timestamp(),
-                 record.status.phase.value, record.spec.model_dump_json(by_alias=True, exclude_none=True),
-                 record.status.model_dump_json(by_alias=True, exclude_none=True)),
+                 record.status.phase.value, spec, status, record.namespace, record.name),
             )
             return cur.rowcount == 1
 
@@ -169,17 +178,21 @@ class SqliteStore:
         return self._records(rows)
 
     async def prune(self, keep: int, older_than: datetime.datetime) -> int:
+        horizon = (datetime.datetime.now(datetime.UTC) - DEDUPE_HORIZON).timestamp()
+
         def delete(db: sqlite3.Connection) -> int:
-            old = db.execute("DELETE FROM executions WHERE phase != 'Pending' AND created < ?",
-                             (older_than.timestamp(),)).rowcount
-            extra = db.execute(
-                """DELETE FROM executions WHERE rowid IN (
-                     SELECT rowid FROM (
-                       SELECT rowid, phase, ROW_NUMBER() OVER (
-                         PARTITION BY namespace, automation ORDER BY created DESC) AS n
-                       FROM executions)
-                     WHERE n > ? AND phase != 'Pending')""", (keep,)).rowcount
-            return int(old + extra)
+            doomed = """SELECT rowid FROM executions WHERE phase != 'Pending' AND created < :old
+                        UNION SELECT rowid FROM (
+                          SELECT rowid, phase, ROW_NUMBER() OVER (
+                            PARTITION BY namespace, automation ORDER BY created DESC) AS n
+                          FROM executions)
+                        WHERE n > :keep AND phase != 'Pending'"""
+            args = {"old": older_than.timestamp(), "keep": keep, "horizon": horizon}
+            db.execute(f"""INSERT OR IGNORE INTO dedupe SELECT namespace, name, created FROM executions
+                           WHERE rowid IN ({doomed}) AND created >= :horizon""", args)  # noqa: S608 - constant SQL
+            removed = db.execute(f"DELETE FROM executions WHERE rowid IN ({doomed})", args).rowcount  # noqa: S608
+            db.execute("DELETE FROM dedupe WHERE created < :horizon", args)
+            return int(removed)
 
         return await self._write(delete)
 

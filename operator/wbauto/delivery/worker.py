@@ -122,6 +122,9 @@ class Dispatcher:
             error, retryable = str(exc), getattr(exc, "retryable", True)
         except ConfigError as exc:
             error = str(exc)
+        except Exception as exc:  # a bug or a value the action cannot handle: counted, never looped on
+            log.exception("the %s action failed unexpectedly on %s/%s", record.spec.action.type, *key_of(record))
+            error = f"internal error in the {record.spec.action.type} action: {type(exc).__name__}: {exc}"
         elapsed = time.monotonic() - started
         kind = record.spec.action.type
         telemetry.ATTEMPT_SECONDS.labels(kind).observe(elapsed)
@@ -182,6 +185,10 @@ class Dispatcher:
         if self.on_update is not None:
             await self.on_update(updated)
         return updated
+
+
+def key_of(record: ExecutionRecord) -> Key:
+    return record.namespace, record.name
 
 
 def _ms(delta: datetime.timedelta) -> int:

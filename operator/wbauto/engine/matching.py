@@ -4,16 +4,25 @@ Scope, event type, alias/tag regex, run filters (name regex, user) and ``enabled
 automation matches. Run events fire at most once per run per 24 hours per automation (W&B's rule);
 those suppressed are not recorded. On top, an automation's ``rateLimit`` turns further matches into
 ``Skipped`` executions, so the history shows them. One event can fire many automations.
+
+Regular expressions run on RE2 (``google-re2``): linear time whatever the pattern and the text, the
+same engine and syntax as Kubernetes CEL's ``matches()`` and W&B's own run filters.
+
+Firing state is noted when a match is decided and undone (:meth:`FiringState.undo`) when its execution
+could not be stored, so a store failure never turns into a suppressed or rate-limited event on retry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+import re2
 
 from wbauto.api.automation import REGISTRY_PREFIX, AutomationSpec, RunState, Scope
 from wbauto.api.event import Event, EventType, MetricSeries
@@ -29,11 +38,24 @@ RUN_STATES = {"running": RunState.RUNNING, "finished": RunState.FINISHED, "faile
 
 
 @dataclass(frozen=True)
+class Note:
+    """What deciding one match wrote into the firing state, so it can be taken back."""
+
+    automation: str
+    at: datetime.datetime
+    run: str | None = None
+    previous_run_fire: datetime.datetime | None = None
+    counted: bool = False
+
+
+@dataclass(frozen=True)
 class Match:
     automation: Resource
     event: Event
     variables: dict[str, str]
     skip_reason: str | None = None
+    note: Note | None = None
+    error: str | None = None  # the Automation could not evaluate the event: recorded as a Failed execution
 
 
 @dataclass
@@ -49,6 +71,23 @@ class FiringState:
 
     def note_fire(self, automation: str, at: datetime.datetime) -> None:
         self.recent.setdefault(automation, deque()).append(at)
+
+    def undo(self, note: Note) -> None:
+        """Take back what deciding a match noted (its execution was not stored)."""
+        if note.run is not None:
+            key = (note.automation, note.run)
+            if self.last_run_fire.get(key) == note.at:
+                if note.previous_run_fire is None:
+                    del self.last_run_fire[key]
+                else:
+                    self.last_run_fire[key] = note.previous_run_fire
+        if note.counted:
+            queue = self.recent.get(note.automation)
+            if queue is not None:
+                with contextlib.suppress(ValueError):
+                    queue.remove(note.at)
+                if not queue:
+                    del self.recent[note.automation]
 
     def prune(self, now: datetime.datetime, longest_period: datetime.timedelta) -> None:
         self.last_run_fire = {k: t for k, t in self.last_run_fire.items() if now - t < RUN_RULE}
@@ -77,10 +116,14 @@ def scope_matches(scope: Scope, event: Event) -> bool:
     return event.entity == scope.entity.name and not event.is_run_event
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
 @functools.cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    """Patterns come from manifests (bounded); re's own cache holds only 512 and thrashes beyond."""
-    return re.compile(pattern)
+def _compiled(pattern: str) -> re2._Regexp:
+    """Patterns come from manifests (bounded, checked at admission); compiled once each."""
+    return re2.compile(pattern, _RE2_OPTIONS)
 
 
 def _search(pattern: str | None, text: str) -> bool:
@@ -214,31 +257,47 @@ def match(
     *,
     app_url: str = "https://wandb.ai",
 ) -> list[Match]:
+    """The executions ``event`` makes. One Automation whose evaluation fails (a bug, a value nothing
+    expected) gives a Match with ``error`` set, and every other Automation is matched as usual."""
     out: list[Match] = []
     for res in automations.candidates(event) if isinstance(automations, Index) else automations:
-        spec: AutomationSpec = res.spec  # type: ignore[assignment]
-        if not spec.enabled or not scope_matches(spec.scope, event):
+        try:
+            found = _match_one(res, event, state, now, app_url)
+        except Exception as exc:  # isolate: one Automation must not stop the others
+            out.append(Match(res, event, {}, error=f"the event could not be evaluated: {type(exc).__name__}: "
+                                                  f"{str(exc)[:300]}"))
             continue
-        accepted = evaluate(spec, event)
-        if accepted is None:
-            continue
-        specific, evaluation = accepted
-        key = automation_key(res)
-        if specific.run is not None:
-            last = state.last_run_fire.get((key, specific.run.id))
-            if last is not None and now - last < RUN_RULE:
-                continue  # W&B: at most once per run per 24 h per automation
-            state.note_run_fire(key, specific.run.id, now)
-        skip = None
-        if spec.rate_limit is not None:
-            period = parse_duration(spec.rate_limit.period)
-            recent = [t for t in state.recent.get(key, ()) if now - t < period]
-            if len(recent) >= spec.rate_limit.max_executions:
-                skip = (f"rate limit: {spec.rate_limit.max_executions} executions per "
-                        f"{spec.rate_limit.period} reached (spec.rateLimit)")
-        if skip is None:
-            state.note_fire(key, now)
-        values = templates.variables(specific, automation_name=spec.display_name or res.name,
-                                     evaluation=evaluation, app_url=app_url)
-        out.append(Match(res, specific, values, skip))
+        if found is not None:
+            out.append(found)
     return out
+
+
+def _match_one(res: Resource, event: Event, state: FiringState, now: datetime.datetime,
+               app_url: str) -> Match | None:
+    spec: AutomationSpec = res.spec  # type: ignore[assignment]
+    if not spec.enabled or not scope_matches(spec.scope, event):
+        return None
+    accepted = evaluate(spec, event)
+    if accepted is None:
+        return None
+    specific, evaluation = accepted
+    values = templates.variables(specific, automation_name=spec.display_name or res.name,
+                                 evaluation=evaluation, app_url=app_url)
+    key = automation_key(res)
+    run, previous = None, None
+    if specific.run is not None:
+        last = state.last_run_fire.get((key, specific.run.id))
+        if last is not None and now - last < RUN_RULE:
+            return None  # W&B: at most once per run per 24 h per automation
+        run, previous = specific.run.id, last
+        state.note_run_fire(key, specific.run.id, now)
+    skip = None
+    if spec.rate_limit is not None:
+        period = parse_duration(spec.rate_limit.period)
+        recent = [t for t in state.recent.get(key, ()) if now - t < period]
+        if len(recent) >= spec.rate_limit.max_executions:
+            skip = (f"rate limit: {spec.rate_limit.max_executions} executions per "
+                    f"{spec.rate_limit.period} reached (spec.rateLimit)")
+    if skip is None:
+        state.note_fire(key, now)
+    return Match(res, specific, values, skip, Note(key, now, run, previous, counted=skip is None))

@@ -1,14 +1,17 @@
 """W&B payload templates: ``${variable}`` substitution, exactly as W&B renders them (pure).
 
 - Substitution is textual. Inside a JSON string the value is JSON-escaped; outside a string it is
-  inserted as is (``"index": ${artifact_version_index}``), so the result must still be valid JSON —
-  otherwise rendering fails with a message saying where.
+  inserted as is (``"index": ${artifact_version_index}``) only when it is exactly one JSON value (a
+  number, ``true``/``false``/``null``, an array or an object) — so a value can never add keys to the
+  payload (artifact metadata ``0.9, "target": "prod"`` is refused, not spliced in) — and the result must
+  still be valid JSON; otherwise rendering fails with a message saying which variable or where.
 - A variable that does not apply to the event, or is unknown, becomes an empty string.
 - ``${artifact_metadata.KEY}`` reads a top-level metadata key.
 - Secrets (a wbauto extension, documented): ``${SECRET}`` is the Webhook's signing secret,
   ``${ACCESS_TOKEN}`` its access token, ``${NAME}`` a SecretReference listed in
   ``payloadSecretRefs`` (``team-token`` → ``${TEAM_TOKEN}``); ``$NAME`` without braces also works for
-  those names. Values are inserted once: text coming from a variable is never expanded again.
+  those names. Values are inserted once: text coming from a variable is never expanded again. A
+  ``${NAME}`` in upper case that is no secret of the Webhook is an error naming it, never an empty string.
 - No code runs: there are no expressions, filters or loops.
 """
 
@@ -23,6 +26,7 @@ from wbauto.api.event import Event, EventType
 from wbauto.engine.metrics import Evaluation
 from wbauto.errors import ConfigError
 
+_SECRET_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 _VARIABLE = re.compile(r"\$\{([^{}\s]{1,256})\}|\$([A-Z][A-Z0-9_]{0,127})\b")
 
 # W&B's docs name the link event LINK_ARTIFACT in payloads (the backend enum keeps LINK_MODEL).
@@ -116,20 +120,44 @@ def render(template: str, values: Mapping[str, str], secrets: Mapping[str, str] 
             out.append(match.group(0))  # `$WORD` that is not a secret: plain text
         else:
             name = braced if braced is not None else bare
+            if name not in values and name not in secrets and _SECRET_NAME.fullmatch(name):
+                raise TemplateError(f"${{{name}}} is not a secret this Webhook provides (secretRef gives ${{SECRET}}, "
+                                    "accessTokenRef ${ACCESS_TOKEN}, each payloadSecretRefs entry ${ITS_NAME})")
             value = values.get(name, secrets.get(name, ""))
-            out.append(json.dumps(value)[1:-1] if (json_body and in_string) else value)
+            if json_body and in_string:
+                out.append(json.dumps(value)[1:-1])
+            elif json_body:
+                out.append(_json_value(name, value))
+            else:
+                out.append(value)
         last = match.end()
     out.append(template[last:])
     text = "".join(out)
     if json_body:
         try:
             json.loads(text)
+        except RecursionError:
+            raise TemplateError("the rendered payload is nested too deeply to be valid JSON") from None
         except ValueError as exc:
             where = getattr(exc, "pos", None)
             raise TemplateError(f"the rendered payload is not valid JSON ({exc.args[0].split(':')[0]}"
                                 + (f" at character {where}" if where is not None else "") +
                                 "); put string variables inside quotes, e.g. \"${alias}\"") from None
     return text
+
+
+def _json_value(name: str, value: str) -> str:
+    """``value`` for insertion outside quotes: exactly one JSON value, or a TemplateError naming ``name``."""
+    try:
+        json.loads(value)
+    except RecursionError:
+        raise TemplateError(f"${{{name}}} is nested too deeply") from None
+    except ValueError:
+        what = "empty for this event" if not value.strip() else "not one JSON value"
+        raise TemplateError(f"${{{name}}} is inserted outside quotes, so it must be one JSON value (a number, "
+                            f"true, false, null, an array or an object), and it is {what}: put it inside "
+                            f"quotes, e.g. \"${{{name}}}\"") from None
+    return value
 
 
 def default_payload() -> str:

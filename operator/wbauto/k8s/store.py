@@ -14,7 +14,7 @@ from typing import Any
 
 from wbauto.api import kinds
 from wbauto.api.execution import AutomationExecutionSpec, AutomationExecutionStatus, Phase
-from wbauto.delivery.outbox import ExecutionRecord
+from wbauto.delivery.outbox import DEDUPE_HORIZON, ExecutionRecord
 from wbauto.k8s import client as kube
 
 log = logging.getLogger("wbauto.k8s")
@@ -31,14 +31,18 @@ def _time(value: str | None) -> datetime.datetime:
 
 
 def record_of(obj: dict[str, Any]) -> ExecutionRecord:
+    """An execution as stored. One created Skipped or Failed whose status write did not happen (the status
+    subresource cannot be set on create) is read as such from its spec, never as Pending."""
     meta = obj.get("metadata") or {}
-    return ExecutionRecord(
-        namespace=str(meta.get("namespace")),
-        name=str(meta.get("name")),
-        spec=AutomationExecutionSpec.model_validate(obj.get("spec") or {}),
-        status=AutomationExecutionStatus.model_validate(obj.get("status") or {}),
-        created=_time(meta.get("creationTimestamp")),
-    )
+    spec = AutomationExecutionSpec.model_validate(obj.get("spec") or {})
+    status = AutomationExecutionStatus.model_validate(obj.get("status") or {})
+    created = _time(meta.get("creationTimestamp"))
+    if status.phase is Phase.PENDING and not status.attempts and (spec.skip_reason or spec.failure):
+        phase = Phase.SKIPPED if spec.skip_reason else Phase.FAILED
+        status = status.model_copy(update={"phase": phase, "error": spec.skip_reason or spec.failure,
+                                           "completion_time": created})
+    return ExecutionRecord(namespace=str(meta.get("namespace")), name=str(meta.get("name")), spec=spec,
+                           status=status, created=created)
 
 
 def _label(value: str) -> str:
@@ -128,10 +132,11 @@ class KubeStore:
             record = record_of(obj)
             by_automation[(record.namespace, record.automation)].append(record)
         removed = 0
+        horizon = datetime.datetime.now(datetime.UTC) - DEDUPE_HORIZON  # younger ones are the dedupe record
         for records in by_automation.values():
             records.sort(key=lambda r: r.created, reverse=True)
             for index, record in enumerate(records):
-                if record.terminal and (index >= keep or record.created < older_than):
+                if record.terminal and ((index >= keep and record.created < horizon) or record.created < older_than):
                     await self._client.delete(kube.EXECUTIONS, record.namespace, record.name)
                     removed += 1
         return removed

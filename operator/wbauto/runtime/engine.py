@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import hashlib
 import logging
+import sqlite3
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -26,7 +27,7 @@ from wbauto.api.execution import AutomationExecutionSpec, AutomationRef, Executi
 from wbauto.delivery.outbox import ExecutionRecord, Store, execution_name
 from wbauto.delivery.worker import Dispatcher
 from wbauto.engine import matching
-from wbauto.errors import ConfigError
+from wbauto.errors import ConfigError, KubeError, cut
 from wbauto.runtime.settings import Settings
 from wbauto.runtime.world import World
 from wbauto.secrets.resolver import Resolver
@@ -195,7 +196,12 @@ class Engine:
             await self.handle(event)
 
     async def handle(self, event: Event) -> list[ExecutionRecord]:
-        """Match one event and store its executions; returns those newly created."""
+        """Match one event and store its executions; returns those newly created.
+
+        Raises only when the store cannot be written (the caller retries: a poller keeps its cursor, the
+        receiver answers 5xx); the firing state noted for the executions not stored is taken back, so
+        the retry is decided afresh. An Automation that cannot evaluate the event, or is blocked by a
+        Stalled dependency, gets a Failed execution instead of stopping the others."""
         telemetry.EVENTS.labels(event.source.value, event.type.value).inc()
         async with self._lock:  # matching state (24 h rule, rate limits) changes per event
             candidates = [r for r in self.index().candidates(event)
@@ -203,10 +209,19 @@ class Engine:
             matches = matching.match(event, candidates, self.firing, self._now(),
                                      app_url=self.settings.wandb_app_url)
         created: list[ExecutionRecord] = []
-        for m in matches:
-            record = self.record(m)
-            if not await self.store.create(record):
-                continue  # the same event was handled before (restart, second source)
+        for index, m in enumerate(matches):
+            record = self._record_or_failure(m)
+            try:
+                fresh = await self._store(record, m)
+            except Exception:
+                for later in matches[index:]:
+                    if later.note is not None:
+                        self.firing.undo(later.note)
+                raise
+            if not fresh:
+                if m.note is not None:
+                    self.firing.undo(m.note)  # handled before (restart, second source): counted then
+                continue
             created.append(record)
             if record.terminal:
                 await self.reporter.execution(record)
@@ -214,12 +229,63 @@ class Engine:
                 self.dispatcher.submit(record)
         return created
 
-    def record(self, m: matching.Match) -> ExecutionRecord:
+    async def _store(self, record: ExecutionRecord, m: matching.Match) -> bool:
+        """Create ``record``; a record the store refuses as data (not as an outage) is replaced by a
+        minimal Failed one, so one bad value never blocks a scope."""
+        try:
+            return await self.store.create(record)
+        except Exception as exc:
+            if transient_store_error(exc):
+                raise
+            log.error("execution %s/%s could not be stored as is (%s: %s); storing a Failed record instead",
+                      record.namespace, record.name, type(exc).__name__, exc)
+            problem = f"the execution could not be stored: {type(exc).__name__}: {str(exc)[:300]}"
+        fallback = self._failure(m, problem, minimal=True)
+        try:
+            return await self.store.create(fallback)
+        except Exception as exc2:
+            if transient_store_error(exc2):
+                raise
+            log.exception("execution %s/%s could not be stored at all; event %s dropped for %s",
+                          record.namespace, record.name, m.event.id, m.automation.ref)
+            return False
+
+    def _record_or_failure(self, m: matching.Match) -> ExecutionRecord:
+        if m.error is not None:
+            return self._failure(m, m.error, minimal=True)
+        blocked = self.world.blocked((m.automation.kind.kind, m.automation.namespace, m.automation.name))
+        if blocked is not None:
+            return self._failure(m, f"not run: {blocked}; fix it, and later events run again")
+        try:
+            return self.record(m)
+        except Exception as exc:
+            log.exception("execution of %s for event %s could not be built", m.automation.ref, m.event.id)
+            return self._failure(m, f"the execution could not be built: {type(exc).__name__}: {str(exc)[:300]}",
+                                 minimal=True)
+
+    def _failure(self, m: matching.Match, error: str, *, minimal: bool = False) -> ExecutionRecord:
+        """An execution created Failed, without an attempt. ``minimal`` drops everything but the event's
+        identity, for values that could not be evaluated or stored."""
+        event = m.event
+        if minimal:
+            event = Event(id=event.id, type=event.type, time=event.time, source=event.source,
+                          entity=_printable(event.entity), project=_printable(event.project))
+        record = self.record(matching.Match(m.automation, event, {} if minimal else m.variables),
+                             snapshot=not minimal)
+        now = self._now()
+        spec = record.spec.model_copy(update={"failure": cut(error, 1024)})
+        return ExecutionRecord(record.namespace, record.name, spec, record.status, record.created).with_status(
+            phase=Phase.FAILED, error=cut(error, 1024), completion_time=now)
+
+    def record(self, m: matching.Match, *, snapshot: bool = True) -> ExecutionRecord:
+        """The execution a match creates; without ``snapshot`` only the action's type is recorded."""
         res = m.automation
         spec: AutomationSpec = res.spec  # type: ignore[assignment]
         kind = spec.action.key
         config: dict[str, Any]
-        if spec.action.webhook is not None:
+        if not snapshot:
+            config = {}
+        elif spec.action.webhook is not None:
             name = spec.action.webhook.webhook_ref.name
             config = webhook_config(name, self.world.webhook(res.namespace, name), spec.action.webhook.payload)
         else:
@@ -232,7 +298,7 @@ class Engine:
                                      display_name=spec.display_name or res.name),
             event=m.event,
             variables=m.variables,
-            action=ExecutionAction(type=kind, target=ACTIONS[kind].target(config), config=config),
+            action=ExecutionAction(type=kind, target=ACTIONS[kind].target(config) if config else "", config=config),
             delivery_id=delivery_id(res.namespace, name),
             skip_reason=m.skip_reason,
         )
@@ -240,3 +306,16 @@ class Engine:
         if m.skip_reason:
             record = record.with_status(phase=Phase.SKIPPED, error=m.skip_reason, completion_time=now)
         return record
+
+
+def _printable(text: str) -> str:
+    """``text`` without lone surrogates (they cannot be encoded, stored or sent)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def transient_store_error(exc: BaseException) -> bool:
+    """Whether a store write failed because the store is unavailable (retry it), rather than because
+    of the record itself (a value it cannot hold: never retried)."""
+    if isinstance(exc, KubeError):
+        return exc.status not in (400, 413, 422)
+    return isinstance(exc, (sqlite3.Error, OSError, TimeoutError))

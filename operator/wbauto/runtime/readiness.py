@@ -8,11 +8,13 @@ re-evaluated at once when the reference changes).
 from __future__ import annotations
 
 import datetime
+import re
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
 from wbauto.actions import egress
+from wbauto.actions import webhook as webhook_action
 from wbauto.api import kinds
 from wbauto.api.automation import AutomationSpec
 from wbauto.api.conditions import READY, Reason, summarize
@@ -23,6 +25,8 @@ from wbauto.engine import checks
 from wbauto.errors import DependencyMissing, SecretError
 from wbauto.runtime.world import World
 from wbauto.secrets.resolver import Resolver
+
+_SECRET_USE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,16 @@ def automation(res: Resource, world: World) -> Outcome:
             return Outcome(False, Reason.WEBHOOK_NOT_READY,
                            f"spec.action.webhook.webhookRef: Webhook {res.namespace}/{name} is not Ready; see "
                            "its status (kubectl describe webhook)", fields=fields)
+        hook = world.webhook(res.namespace, name)
+        provided = set(webhook_action.secret_variables(hook)) if hook is not None else set()
+        missing = sorted(n for n in _SECRET_USE.findall(action.webhook.payload or "") if n not in provided)
+        if missing:
+            offered = ", ".join(f"${{{n}}}" for n in sorted(provided)) or "none"
+            return Outcome(False, Reason.PAYLOAD_SECRET_MISSING,
+                           f"spec.action.webhook.payload uses {', '.join(f'${{{n}}}' for n in missing)}, which "
+                           f"Webhook {res.namespace}/{name} does not provide (it provides: {offered}); add the "
+                           "SecretReference to the Webhook (secretRef, accessTokenRef or payloadSecretRefs) or "
+                           "remove it from the payload", stalled=True, fields=fields)
     if action.slack is not None:
         for field_name, ref in (("spec.action.slack.tokenRef", action.slack.token_ref),
                                 ("spec.action.slack.incomingWebhookRef", action.slack.incoming_webhook_ref)):

@@ -35,8 +35,6 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
 
 
-
-
 @dataclass
 class World:
     objects: dict[Key, Resource] = field(default_factory=dict)
@@ -54,7 +52,6 @@ class World:
         key = key_of(body)
         self.bodies[key] = body
         result = admit(body, default_namespace=key[1])
-
         if isinstance(result, Resource):
             previous = self.objects.get(key)
             self.objects[key] = result
@@ -114,6 +111,24 @@ class World:
             out = [(kinds.WEBHOOK.kind, namespace, hook)] if hook is not None else []
             return out + [(kinds.SECRET_REFERENCE.kind, namespace, n) for n in secret_names_of_automation(spec)]
         return []
+
+    def blocked(self, key: Key) -> str | None:
+        """Why ``key`` cannot run at all until someone edits a manifest: an object it depends on (directly
+        or through a Webhook) is Stalled. None when nothing it depends on is Stalled."""
+        pending = list(self.references(key))
+        seen: set[Key] = set()
+        while pending:
+            ref = pending.pop()
+            if ref in seen:
+                continue
+            seen.add(ref)
+            if ref in self.stalled:
+                conditions = (self.bodies.get(ref, {}).get("status") or {}).get("conditions") or []
+                ready: dict[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
+                detail = f" ({ready.get('reason')}: {ready.get('message')})" if ready else ""
+                return f"{ref[0]} {ref[1]}/{ref[2]} is Stalled{detail}"
+            pending.extend(self.references(ref))
+        return None
 
     def undecided(self, key: Key) -> bool:
         """Whether something ``key`` refers to exists but has not been evaluated yet (at startup): its

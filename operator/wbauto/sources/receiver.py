@@ -2,12 +2,21 @@
 
 A W&B automation whose webhook points at the operator (``POST /wandb/events``) sends W&B's payload,
 signed with the webhook's secret (``X-Wandb-Signature``: base64 — or hex — HMAC-SHA256 of the raw
-body) and, when configured, an access token (``Authorization: Bearer``). The receiver verifies both,
-limits the body, turns the payload into the same :class:`~wbauto.api.event.Event` the poller produces
-and hands it to the engine; it answers 202 once the executions are stored.
+body) and, when configured, an access token (``Authorization: Bearer``). The receiver reads the whole
+body (bounded in size and time, however the client splits it), verifies both, turns the payload into
+the same :class:`~wbauto.api.event.Event` the poller produces and hands it to the engine; it answers
+202 once the executions are stored.
 
-Answers: 202 accepted · 400 malformed JSON · 401 unsigned, bad signature or bad token · 405 not POST ·
-413 body over the limit · 415 not JSON · 422 not a W&B event payload · 503 secrets not resolvable.
+Identity and replays: W&B signs the body only and its payload carries no time, so the event id is the
+body's digest — a redelivery (or a replay) of the same body is the same event, and the store keeps one
+execution per (Automation, event) for its dedupe horizon whatever the time between the two. A sender
+that also signs a timestamp (``X-Wbauto-Timestamp`` + ``X-Wbauto-Signature``, as wbauto's own webhook
+action does) gets a replay window: a request whose signed timestamp is more than
+:data:`REPLAY_WINDOW` seconds away from now is refused, and the event id is bound to its delivery id.
+
+Answers: 202 accepted · 400 malformed body (not JSON, too deep, invalid Unicode) · 401 unsigned, bad
+signature, bad token or stale timestamp · 405 not POST · 408 body too slow · 413 body over the limit ·
+415 not JSON · 422 not a W&B event payload · 503 secrets not resolvable.
 
 The W&B side needs this payload template (the variables W&B fills in)::
 
@@ -20,14 +29,15 @@ The W&B side needs this payload template (the variables W&B fills in)::
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime
 import hashlib
 import hmac
 import json
+import re
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,8 +49,10 @@ from wbauto.api.event import ArtifactInfo, Event, EventType, RunInfo, Source, ev
 from wbauto.errors import DependencyMissing, SecretError
 
 MAX_BODY = 1024 * 1024
-REPEAT_WINDOW = 600.0  # an identical body within 10 minutes is a redelivery of the same event
+BODY_TIMEOUT = 10.0  # the whole body must arrive within this, however it is split
+REPLAY_WINDOW = 300.0  # a signed X-Wbauto-Timestamp further than this from now is refused
 PATH = "/wandb/events"
+_VERSION = re.compile(r"v[0-9]{1,9}")
 
 EVENT_TYPES = {t.value: t for t in EventType if t is not EventType.RUN_HISTORY}
 EVENT_TYPES.update({"LINK_ARTIFACT": EventType.LINK_MODEL, "RUN_METRIC_THRESHOLD": EventType.RUN_METRIC})
@@ -89,7 +101,7 @@ def parse_payload(doc: Any, *, body_id: str, received: datetime.datetime) -> Eve
         path, _, label = version_string.partition(":")
         collection = collection or path.split("/")[-1]
         artifact_id = str(doc.get("artifact_version") or "").removeprefix("wandb-artifact://_id/")
-        version = label if label.startswith("v") and label[1:].isdigit() else ""
+        version = label if _VERSION.fullmatch(label) else ""
         artifact = ArtifactInfo(id=artifact_id, collection=collection, version=version,
                                 version_index=int(version[1:]) if version else None,
                                 aliases=[label] if label and not version else [])
@@ -115,11 +127,12 @@ Handle = Callable[[Event], Awaitable[list[Any]]]
 
 
 class Receiver:
-    def __init__(self, config: ReceiverConfig, resolve: Resolve, handle: Handle) -> None:
+    def __init__(self, config: ReceiverConfig, resolve: Resolve, handle: Handle, *,
+                 now: Callable[[], float] = time.time) -> None:
         self.config = config
         self._resolve = resolve
         self._handle = handle
-        self._seen: OrderedDict[str, float] = OrderedDict()  # body digest → first seen, oldest first
+        self._now = now
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(PATH, self.post), web.route("*", PATH, self.wrong_method)]
@@ -127,25 +140,20 @@ class Receiver:
     async def wrong_method(self, request: web.Request) -> web.Response:
         return _answer(405, "use POST")
 
-    def _event_id(self, body: bytes) -> str:
-        digest = hashlib.sha256(body).hexdigest()
-        now = time.monotonic()
-        while self._seen and now - next(iter(self._seen.values())) >= REPEAT_WINDOW:
-            self._seen.popitem(last=False)
-        first = self._seen.setdefault(digest, now)
-        return event_id("receiver", digest, int(first * 1000))
-
     async def post(self, request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _answer(413, f"body over {MAX_BODY} bytes")
         if request.content_type != "application/json":
             return _answer(415, "Content-Type must be application/json")
         try:
-            body = await request.content.read(MAX_BODY + 1)
-        except ValueError:
-            return _answer(400, "unreadable body")
-        if len(body) > MAX_BODY:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                body = await read_body(request, MAX_BODY)
+        except BodyTooLarge:
             return _answer(413, f"body over {MAX_BODY} bytes")
+        except TimeoutError:
+            return _answer(408, f"the body did not arrive within {BODY_TIMEOUT:g}s")
+        except (ValueError, ConnectionError):
+            return _answer(400, "unreadable body")
         signature = request.headers.get("X-Wandb-Signature")
         if not signature:
             return _answer(401, "unsigned: X-Wandb-Signature is required")
@@ -160,16 +168,58 @@ class Receiver:
                 return _answer(401, "missing or wrong bearer token")
         if not verify_signature(secret, body, signature):
             return _answer(401, "bad signature")
+        identity = hashlib.sha256(body).hexdigest()
+        if "X-Wbauto-Timestamp" in request.headers or "X-Wbauto-Signature" in request.headers:
+            problem = self._stale(secret, body, request.headers)
+            if problem is not None:
+                return _answer(401, problem)
+            identity += "/" + request.headers.get("X-Wbauto-Delivery", request.headers["X-Wbauto-Timestamp"])
         try:
             doc = json.loads(body)
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be stored or sent
+        except RecursionError:
+            return _answer(400, "the body is nested too deeply")
+        except UnicodeError:
+            return _answer(400, "the body contains invalid Unicode (a lone surrogate escape)")
         except ValueError:
             return _answer(400, "the body is not valid JSON")
         try:
-            event = parse_payload(doc, body_id=self._event_id(body), received=datetime.datetime.now(datetime.UTC))
+            event = parse_payload(doc, body_id=event_id("receiver", identity),
+                                  received=datetime.datetime.now(datetime.UTC))
         except PayloadError as exc:
             return _answer(422, str(exc))
         created = await self._handle(event)
         return _answer(202, "accepted", event=event.id, executions=len(created))
+
+    def _stale(self, secret: str, body: bytes, headers: Any) -> str | None:
+        """Why a request carrying wbauto's timestamp headers must be refused, or None."""
+        stamp, bound = headers.get("X-Wbauto-Timestamp", ""), headers.get("X-Wbauto-Signature", "")
+        if not stamp.isdigit() or not bound:
+            return "X-Wbauto-Timestamp and X-Wbauto-Signature must come together (unix seconds, v1=...)"
+        delivery = headers.get("X-Wbauto-Delivery", "")
+        message = f"{delivery}.{stamp}.".encode() + body
+        expected = "v1=" + base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
+        if not hmac.compare_digest(expected.encode(), bound.strip().encode()):
+            return "bad X-Wbauto-Signature"
+        if abs(self._now() - int(stamp)) > REPLAY_WINDOW:
+            return f"stale request: X-Wbauto-Timestamp is more than {REPLAY_WINDOW:g}s from now (a replay?)"
+        return None
+
+
+class BodyTooLarge(ValueError):
+    """Raised when a request body exceeds the receiver's limit."""
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, read until EOF in as many pieces as it arrives; at most ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _answer(code: int, message: str, **extra: Any) -> web.Response:

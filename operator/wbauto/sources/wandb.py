@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +17,21 @@ import aiohttp
 from wbauto import telemetry
 from wbauto.delivery.retry import retry_after_seconds
 from wbauto.errors import SourceError, cut
+from wbauto.redact import REDACTOR
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def printable(value: Any) -> Any:
+    """``value`` with lone surrogates (``"\\ud800"`` in JSON: any W&B user can log one in metadata) replaced by
+    U+FFFD, so every string can be encoded, stored and sent."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    return value
 
 
 class GraphQLError(SourceError):
@@ -43,6 +59,7 @@ class Client:
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0, ca_file: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        REDACTOR.add(api_key)  # masked in every form, the Basic credentials below included
         token = base64.b64encode(f"api:{api_key}".encode()).decode()
         self._headers = {"Authorization": f"Basic {token}", "User-Agent": "wbauto",
                          "Content-Type": "application/json"}
@@ -82,6 +99,10 @@ class Client:
             raise Unavailable(f"W&B at {self.base_url} answered HTTP {status}", retry_after)
         try:
             doc = json.loads(text)
+            if _SURROGATE_ESCAPE.search(text):
+                doc = printable(doc)
+        except RecursionError as exc:
+            raise SourceError(f"W&B at {self.base_url} answered with JSON nested too deeply") from exc
         except ValueError as exc:
             raise SourceError(f"W&B at {self.base_url} answered HTTP {status} with a non-JSON body: "
                               f"{cut(text, 200)}") from exc

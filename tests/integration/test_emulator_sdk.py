@@ -1,6 +1,8 @@
-"""The real ``wandb`` SDK's public API against the emulator: what it lists and fetches is exactly what the
-emulator holds. The SDK (and its ``wandb-core`` helper) writes only to a temporary directory and talks
-only to the emulator on 127.0.0.1."""
+"""The real ``wandb`` SDK against the emulator: what it lists and fetches is exactly what the emulator holds,
+and what it writes (``wandb.init``/``log``/``log_artifact``/``finish``, artifact aliases, tags, links,
+collection tags, run updates, automations) lands in the emulator's state as W&B would keep it and reads
+back the same. The SDK (and its ``wandb-core`` helper) writes only to a temporary directory and talks
+only to the emulator on 127.0.0.1 (:func:`tests.support.emulator.sdk_sandbox`)."""
 
 from __future__ import annotations
 
@@ -11,28 +13,15 @@ import httpx
 import pytest
 import wandb
 
-from tests.support.emulator import API_KEY
+from tests.support.emulator import API_KEY, sdk_sandbox
 from wbauto.emulator import Emulator, State, model, scalars
 
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    home, directories = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("wandb")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_ENTITY", "WANDB_PROJECT", "WANDB_MODE"):
-            patch.delenv(name, raising=False)
-        for name in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
-            patch.setenv(name, str(directories / name.lower()))
-        patch.setenv("HOME", str(home))
-        patch.setenv("WANDB_SILENT", "true")
-        patch.setenv("WANDB_ERROR_REPORTING", "false")
-        patch.setenv("NO_PROXY", "127.0.0.1")  # a proxy set in CI must not see the loopback traffic
-        with Emulator(api_key=API_KEY, state=State(viewer="alice")) as running:
-            try:
-                yield running
-            finally:
-                wandb.teardown()
-    assert list(home.iterdir()) == [], "the SDK wrote to the home directory"
+    with Emulator(api_key=API_KEY, state=State(viewer="alice")) as running, \
+            sdk_sandbox(tmp_path_factory.mktemp("wandb"), base_url=running.url):
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -62,6 +62,7 @@ FEATURES = (
     "AUTOMATION_SCOPE_ENTITY",
     "QUERY_AUTOMATIONS_ON_ENTITY",
     "AUTOMATIONS_ON_ORGANIZATION",
+    "INCLUDE_ARTIFACT_TYPES_IN_REGISTRY_CREATION",
 )
 """The server features the emulator reports (``serverInfo.features``): those of a recent W&B Server whose
 API it implements. The SDK picks its queries by them."""
@@ -206,6 +207,15 @@ def _user_teams(user: model.User, info: Info, after: str | None = None,
     state = info.context
     teams = state.teams() if user is state.viewer else []
     return paging.connection(teams, key=lambda e: (e.number,), after=after, first=first)
+
+
+def _entity_members(entity: model.Entity, info: Info) -> list[dict[str, Any]]:
+    """The viewer is a member (an admin) of every team and organization; a user entity has none."""
+    viewer = info.context.viewer
+    if entity.kind is model.EntityKind.USER:
+        return []
+    return [{"id": viewer.id, "admin": True, "pending": False, "email": None, "username": viewer.username,
+             "name": viewer.username, "photoUrl": None, "accountType": "USER", "apiKey": None, "role": "admin"}]
 
 
 def _user_projects(user: model.User, info: Info, after: str | None = None,
@@ -418,6 +428,11 @@ def _artifact_memberships(artifact: model.Artifact, info: Info, **page: Any) -> 
     return _memberships(artifact.memberships, info, **page)
 
 
+def _artifact_page(artifacts: list[model.Artifact], after: str | None = None,
+                   first: int | None = None) -> dict[str, Any]:
+    return paging.connection(artifacts, key=lambda a: (a.number,), after=after, first=first)
+
+
 def _artifact_used_by(artifact: model.Artifact, info: Info, after: str | None = None,
                       first: int | None = None) -> dict[str, Any]:
     return paging.connection(artifact.used_by, key=lambda r: (r.number,), after=after, first=first)
@@ -542,12 +557,22 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "projects": _entity_projects,
         "project": lambda e, info, name=None: e.projects.get(name) if name else None,
         "xxhashDigestsEnabled": lambda e, info: False,
+        "available": lambda e, info: False,
+        "photoUrl": lambda e, info: None,
+        "readOnly": lambda e, info: False,
+        "readOnlyAdmin": lambda e, info: False,
+        "privateOnly": lambda e, info: False,
+        "storageBytes": lambda e, info: sum(len(f.data or b"") for f in info.context.files_of(e)),
+        "codeSavingEnabled": lambda e, info: False,
+        "defaultAccess": lambda e, info: "PRIVATE",
+        "isPaid": lambda e, info: True,
+        "members": _entity_members,
         "artifactMemberships": _entity_memberships,
         "artifactCollections": _entity_collections,
     },
     "Project": {
         "entityName": lambda p, info: p.entity.name,
-        "allowAllArtifactTypesInRegistry": lambda p, info: True,
+        "allowAllArtifactTypesInRegistry": lambda p, info: p.allowed_types is None,
         "isBenchmark": lambda p, info: False,
         "readOnly": lambda p, info: False,
         "user": lambda p, info: None,
@@ -606,6 +631,8 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "history": _run_history,
         "sampledHistory": _run_sampled_history,
         "parquetHistory": _run_parquet_history,
+        "outputArtifacts": lambda r, info, **page: _artifact_page(info.context.artifacts_of(r), **page),
+        "inputArtifacts": lambda r, info, **page: _artifact_page(info.context.artifacts_used_by(r), **page),
     },
     "RunQueue": {
         "createdBy": lambda q, info: q.created_by.number,

@@ -187,6 +187,25 @@ def _delete_collection_tags(_: None, info: Info, input: dict[str, Any]) -> dict[
     return {"success": True, "clientMutationID": input.get("clientMutationID")}
 
 
+def _upsert_model(_: None, info: Info, input: dict[str, Any]) -> dict[str, Any]:
+    state = info.context
+    if input.get("id"):
+        found = state.by_id(input["id"])
+        if not isinstance(found, model.Project):
+            raise NotFound(f"project {input['id']} does not exist")
+        entity, name = found.entity.name, found.name
+    elif input.get("name"):
+        entity, name = input.get("entityName") or state.viewer.entity.name, input["name"]
+    else:
+        raise GraphQLError("upsertModel needs an id or a name")
+    types = input.get("artifactTypes")
+    project, inserted = state.upsert_project(
+        entity, name, description=input.get("description"), access=input.get("access"),
+        allowed_types=None if input.get("allowAllArtifactTypesInRegistry") or types is None
+        else [t["name"] for t in types])
+    return {"inserted": inserted, "project": project, "clientMutationId": input.get("clientMutationId")}
+
+
 def _mapping(value: Any, name: str) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -213,6 +232,7 @@ MUTATIONS: dict[str, Resolver] = {
     "unlinkArtifact": _unlink_artifact,
     "updateArtifactSequence": _update_sequence,
     "updateArtifactPortfolio": _update_portfolio,
+    "upsertModel": _upsert_model,
     "createArtifactCollectionTagAssignments": _add_collection_tags,
     "deleteArtifactCollectionTagAssignments": _delete_collection_tags,
 }

@@ -105,6 +105,7 @@ class Project:
     created_at: datetime
     description: str | None = None
     access: str = "PRIVATE"
+    allowed_types: list[str] | None = None
     artifact_types: dict[str, ArtifactType] = field(default_factory=dict)
     collections: dict[str, Collection] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)

@@ -157,6 +157,15 @@ class State:
         with self.lock:
             return next((a for a in self._artifacts.values() if a.client_id == client_id), None)
 
+    def artifacts_of(self, run: model.Run) -> list[model.Artifact]:
+        """The versions the run logged, oldest first."""
+        with self.lock:
+            return [a for a in self._artifacts.values() if a.created_by is run and a.state is not ArtifactState.DELETED]
+
+    def artifacts_used_by(self, run: model.Run) -> list[model.Artifact]:
+        with self.lock:
+            return [a for a in self._artifacts.values() if run in a.used_by and a.state is not ArtifactState.DELETED]
+
     def projects_of(self, user: model.User) -> list[model.Project]:
         """The projects a user can see: the viewer sees every entity's, other users their own."""
         with self.lock:
@@ -164,6 +173,14 @@ class State:
                 return list(user.entity.projects.values())
             return [p for e in self._entities.values() for p in e.projects.values()
                     if e.kind is not EntityKind.USER or e is user.entity]
+
+    def files_of(self, entity: model.Entity) -> list[model.StoredFile]:
+        """The stored files of the entity's artifacts and runs."""
+        with self.lock:
+            artifacts = [f for a in self._artifacts.values() if a.sequence.project.entity is entity
+                         for f in [*a.files.values(), *([a.manifest.file] if a.manifest else [])]]
+            runs = [f for r in self._runs.values() if r.project.entity is entity for f in r.files.values()]
+            return artifacts + runs
 
     def by_id(self, value: str) -> object | None:
         """The record behind a GraphQL ID (project, collection, entity, run, queue, user, ...), if any."""
@@ -224,6 +241,39 @@ class State:
                 raise InvalidRequest(f"registry {name!r} already exists")
             found = self._new_project(org.org_entity, registry)
             return ProjectInfo(found.id, org.org_entity.name, found.name, found.created_at)
+
+    def upsert_project(
+        self,
+        entity: str,
+        name: str,
+        *,
+        description: str | None = None,
+        access: str | None = None,
+        allowed_types: Sequence[str] | None = None,
+    ) -> tuple[model.Project, bool]:
+        """``upsertModel``: create the project (True) or update it. A registry (``wandb-registry-<name>``)
+        belongs to an organization's entity; ``allowed_types`` restricts the types it accepts (None: all)."""
+        if access is not None and access not in ("PRIVATE", "RESTRICTED"):
+            raise InvalidRequest(f"access is PRIVATE or RESTRICTED, not {access!r}")
+        with self.lock:
+            owner = self._entities.get(entity)
+            if owner is None:
+                raise NotFound(f"entity {entity!r} does not exist")
+            found = owner.projects.get(name)
+            inserted = found is None
+            if found is None:
+                if name.startswith(model.REGISTRY_PREFIX) and owner.kind is not EntityKind.ORGANIZATION:
+                    raise InvalidRequest("a registry belongs to an organization's entity")
+                found = self._new_project(owner, name)
+            if description is not None:
+                found.description = description
+            if access is not None:
+                found.access = access
+            if allowed_types is not None:
+                found.allowed_types = list(allowed_types) or None
+                for type_name in allowed_types:
+                    self._artifact_type(found, type_name)
+            return found, inserted
 
     # Artifacts -------------------------------------------------------------------------------------
 
@@ -543,7 +593,10 @@ class State:
             if artifact.state is not ArtifactState.COMMITTED:
                 raise InvalidRequest(f"artifact {artifact.id} is {artifact.state}; only committed versions link")
             target = self._project(entity, project, create=True)
-            portfolio = self._collection(target, collection, CollectionKind.PORTFOLIO, artifact.sequence.type.name)
+            type_name = artifact.sequence.type.name
+            if target.allowed_types is not None and type_name not in target.allowed_types:
+                raise InvalidRequest(f"{entity}/{project} accepts {target.allowed_types}, not {type_name!r} artifacts")
+            portfolio = self._collection(target, collection, CollectionKind.PORTFOLIO, type_name)
             who = author or self.viewer.username
             membership = next((m for m in artifact.memberships if m.collection is portfolio), None)
             if membership is None:

@@ -489,12 +489,18 @@ def _run_wandb_config(run: model.Run, info: Info, keys: list[str] | None = None)
 
 
 def _run_sampled_history(run: model.Run, info: Info, specs: list[Any]) -> list[list[dict[str, Any]]]:
+    """Per spec (``{"keys": [...], "samples": N, "minStep": a, "maxStep": b}``), the rows with
+    a <= _step <= b (both bounds inclusive here, unlike ``history``) that have every key, restricted to
+    the keys and sampled down to N."""
     answers = []
     for spec in specs:
         if not isinstance(spec, dict) or not isinstance(spec.get("keys"), list):
             raise GraphQLError('a sampledHistory spec is {"keys": [...], "samples": N}')
         keys = [str(k) for k in spec["keys"]]
-        rows = [{k: row[k] for k in keys} for row in run.rows if all(k in row for k in keys)]
+        low, high = spec.get("minStep"), spec.get("maxStep")
+        rows = [{k: row[k] for k in keys} for row in run.rows
+                if all(k in row for k in keys) and (low is None or row["_step"] >= low)
+                and (high is None or row["_step"] <= high)]
         answers.append(_sample(rows, spec.get("samples")))
     return answers
 

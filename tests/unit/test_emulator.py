@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.controlplane import REPO
 from tests.support.emulator import API_KEY, START, Clock, graphql
-from wbauto.emulator import Emulator, State, graphql_api
+from wbauto.emulator import Emulator, State, graphql_api, model
 from wbauto.emulator.graphql_api import FEATURES
 from wbauto.emulator.state import InvalidRequest, NotFound
 from wbauto.sources import queries
@@ -536,3 +536,232 @@ def test_cli_serves_the_demo_seed_until_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# W&B's own writes (what the SDK sends) ------------------------------------------------------------
+
+UPSERT = """mutation($input: UpsertBucketInput!) { upsertBucket(input: $input) {
+  bucket { id name displayName tags config project { name entity { name } } } inserted } }"""
+ALIAS_IDS = "query($id: ID!) { artifact(id: $id) { aliases { id alias } } }"
+
+
+def stream(client: httpx.Client, path: str, **body: Any) -> httpx.Response:
+    return client.post(f"/files/{path}/file_stream", json=body)
+
+
+def jsonl(*rows: dict[str, Any]) -> list[str]:
+    return [json.dumps(row) for row in rows]
+
+
+def md5(data: bytes) -> str:
+    import hashlib
+
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+def test_upsert_bucket_creates_then_updates_a_run(state: State, client: httpx.Client) -> None:
+    made = graphql(client, UPSERT, input={"name": "r1", "entityName": "acme", "displayName": "first",
+                                          "config": json.dumps({"lr": {"value": 0.1, "desc": None}})})
+    bucket = made["data"]["upsertBucket"]["bucket"]
+    assert made["data"]["upsertBucket"]["inserted"] is True
+    assert (bucket["project"], json.loads(bucket["config"])) == (
+        {"name": "uncategorized", "entity": {"name": "acme"}}, {"lr": {"value": 0.1, "desc": None}})
+    updated = graphql(client, UPSERT, input={"id": bucket["id"], "tags": ["best"], "displayName": "renamed"})
+    assert updated["data"]["upsertBucket"]["inserted"] is False
+    run = state.project("acme", "uncategorized").runs["r1"]  # type: ignore[union-attr]
+    assert (run.display_name, run.tags, run.config, run.user.username) == ("renamed", ["best"], {"lr": 0.1}, "alice")
+    missing = client.post("/graphql", json={"query": UPSERT, "variables": {"input": {"id": "UnVuOjk5"}}})
+    assert missing.status_code == 404 and "does not exist" in missing.json()["errors"][0]["message"]
+
+
+def test_file_stream_keeps_each_line_once_and_ends_the_run(state: State, client: httpx.Client) -> None:
+    state.create_run("acme", "p", run_id="r1")
+    history = {"wandb-history.jsonl": {"offset": 0, "content": jsonl({"_step": 0, "loss": 1.0},
+                                                                     {"_step": 1, "loss": 0.5})}}
+    assert stream(client, "acme/p/r1", files=history).json() == {"exitcode": None, "limits": {}}
+    assert stream(client, "acme/p/r1", files=history).status_code == 200  # a retry sends the lines again
+    more = {"wandb-history.jsonl": {"offset": 1, "content": jsonl({"_step": 1, "loss": 0.5},
+                                                                  {"_step": 2, "loss": 0.2})},
+            "wandb-summary.json": {"offset": 0, "content": jsonl({"loss": 0.2, "best": 0.2})},
+            "output.log": {"offset": 0, "content": ["epoch 1", "epoch 2"]}}
+    assert stream(client, "acme/p/r1", files=more, complete=True, exitcode=0).status_code == 200
+    run = state.project("acme", "p").runs["r1"]  # type: ignore[union-attr]
+    assert [r["_step"] for r in run.rows] == [0, 1, 2] and run.summary == {"loss": 0.2, "best": 0.2}
+    assert (run.logs, run.state.value, run.exitcode) == (["epoch 1", "epoch 2"], "finished", 0)
+    state.create_run("acme", "p", run_id="r2")
+    assert stream(client, "acme/p/r2", files={}, complete=True, exitcode=1).status_code == 200
+    assert state.project("acme", "p").runs["r2"].state.value == "failed"  # type: ignore[union-attr]
+    assert stream(client, "acme/p/nope", files={}).status_code == 404
+    bad = stream(client, "acme/p/r1", files={"wandb-history.jsonl": {"offset": 3, "content": ["{"]}})
+    assert bad.status_code == 400 and "not JSON" in bad.json()["error"]
+    assert httpx.post(f"{client.base_url}/files/acme/p/r1/file_stream", json={}).status_code == 401
+
+
+def test_uploads_check_the_md5_and_downloads_return_the_bytes(state: State, emulator: Emulator) -> None:
+    slot = state.reserve_file("model.bin", md5(b"weights"))
+    url = state.file_url(slot)
+    assert url.startswith(emulator.url + "/storage/")
+    assert httpx.put(url, content=b"tampered").status_code == 400
+    assert httpx.put(url, content=b"weights", headers={"Content-MD5": md5(b"other")}).status_code == 400
+    assert httpx.put(url, content=b"weights").status_code == 200 and slot.uploaded
+    assert httpx.get(url).content == b"weights"
+    assert httpx.get(emulator.url + "/storage/nope").status_code == 404
+    assert httpx.put(emulator.url + "/storage/nope", content=b"x").status_code == 404
+
+
+def test_a_version_commits_once_its_manifest_and_files_are_uploaded(state: State, emulator: Emulator) -> None:
+    state.create_run("acme", "p", run_id="r1")
+    pending = state.create_artifact("acme", "p", "m", type="model", digest="d1", run="r1", aliases=["best"],
+                                    metadata={"acc": 0.9})
+    assert pending.state.value == "PENDING" and pending.created_by.name == "r1"  # type: ignore[union-attr]
+    manifest = state.create_manifest(pending.id, name="wandb_manifest.json", digest="")
+    weights = state.create_artifact_file(pending.id, "model.bin", md5(b"weights"))
+    with pytest.raises(InvalidRequest, match="manifest was not uploaded"):
+        state.commit(pending.id)
+    entries = {"model.bin": {"digest": md5(b"weights"), "size": 7}, "s3.txt": {"digest": "x", "ref": "s3://b/k"}}
+    state.upload(manifest.file.key, json.dumps({"version": 1, "contents": entries}).encode())
+    with pytest.raises(InvalidRequest, match=r"model\.bin was not uploaded"):
+        state.commit(pending.id)
+    state.upload(weights.key, b"weights")
+    committed = state.commit(pending.id)
+    assert (committed.state.value, committed.size, committed.file_count) == ("COMMITTED", 7, 2)
+    assert aliases(state, "m") == {"latest": "v0", "best": "v0"}
+    again = state.create_artifact("acme", "p", "m", type="model", digest="d1", aliases=["production"])
+    assert again is committed and aliases(state, "m")["production"] == "v0", "same digest: the same version"
+    assert state.create_artifact("acme", "p", "m", type="model", digest="d2").version_index == 1
+
+
+def test_alias_ids_name_one_assignment(state: State, client: httpx.Client) -> None:
+    v0 = state.log_artifact("acme", "p", "m")
+    v1 = state.log_artifact("acme", "p", "m")
+
+    def ids(version: Any) -> dict[str, str]:
+        found = graphql(client, ALIAS_IDS, id=version.artifact_id)["data"]["artifact"]["aliases"]
+        return {a["alias"]: a["id"] for a in found}
+
+    state.add_alias("acme", "p", "m", "v0", "production")
+    first = ids(v0)["production"]
+    state.add_alias("acme", "p", "m", "v0", "production")
+    assert ids(v0)["production"] == first, "adding an alias a version holds changes nothing"
+    state.add_alias("acme", "p", "m", "v1", "production")
+    moved = ids(v1)["production"]
+    state.remove_alias("acme", "p", "m", "v1", "production")
+    state.add_alias("acme", "p", "m", "v1", "production")
+    assert len({first, moved, ids(v1)["production"]}) == 3
+
+
+def test_an_unlinked_index_is_not_reused(state: State) -> None:
+    state.create_organization("acme-org")
+    state.create_registry("acme-org", "model")
+    versions = [state.log_artifact("acme", "p", "m") for _ in range(2)]
+    for v in versions:
+        state.link_artifact(v.artifact_id, entity="acme-org", project="wandb-registry-model", collection="prod")
+    portfolio = state.collection_by_name("acme-org", "wandb-registry-model", "prod")
+    state.unlink(versions[1].artifact_id, portfolio.id)
+    assert [(m.version, [a.alias for a in m.aliases]) for m in portfolio.live_memberships] == [("v0", ["latest"])]
+    relinked = state.link_artifact(versions[1].artifact_id, entity="acme-org", project="wandb-registry-model",
+                                   collection="prod")
+    assert relinked.version == "v2"
+    with pytest.raises(NotFound, match="is not linked"):
+        state.unlink(versions[0].artifact_id, state.collection_by_name("acme", "p", "m").id)
+
+
+CREATE_TRIGGER = """mutation($input: CreateFilterTriggerInput!) { createFilterTrigger(input: $input) {
+  trigger { id name scope { __typename ... on Project { name } } triggeringCondition {
+    ... on FilterEventTriggeringCondition { eventType filter } }
+  triggeredAction { __typename ... on GenericWebhookTriggeredAction { requestPayload
+    integration { ... on GenericWebhookIntegration { name } } } } } } }"""
+LIST_TRIGGERS = """query($entity: String!, $org: String!, $filters: JSONString) {
+  entity(name: $entity) { triggers(filters: $filters) { edges { node { name } } } }
+  organization(name: $org) { triggers { edges { node { name } } } } }"""
+
+
+def trigger_input(state: State, name: str, **changes: Any) -> dict[str, Any]:
+    project = state.project("acme", "p")
+    entity = state.entity("acme")
+    assert project is not None and entity is not None
+    hooks = [i for i in state.automations.integrations(entity) if isinstance(i, model.WebhookIntegration)]
+    return {"name": name, "enabled": True, "scopeType": "PROJECT", "scopeID": project.id,
+            "triggeringEventType": "ADD_ARTIFACT_ALIAS", "eventFilter": json.dumps({"$or": [{"$and": []}]}),
+            "triggeredActionType": "GENERIC_WEBHOOK", "triggeredActionConfig": {"genericWebhookActionInput": {
+                "integrationID": hooks[0].id, "requestPayload": '{"a": "${alias}"}'}}, **changes}
+
+
+def test_triggers_as_w_and_b_keeps_them(state: State, client: httpx.Client) -> None:
+    state.create_organization("acme-org", teams=["acme"])
+    state.create_project("acme", "p")
+    state.automations.create_webhook_integration("acme", "hook", "https://hooks.example.invalid")
+    slack = state.automations.create_slack_integration("acme", "#alerts")
+    made = graphql(client, CREATE_TRIGGER, input=trigger_input(state, "prod"))["data"]["createFilterTrigger"]
+    trigger = made["trigger"]
+    assert (trigger["scope"], trigger["triggeringCondition"]) == (
+        {"__typename": "Project", "name": "p"},
+        {"eventType": "ADD_ARTIFACT_ALIAS", "filter": json.dumps({"filter": {"$or": [{"$and": []}]}})})
+    assert trigger["triggeredAction"] == {"__typename": "GenericWebhookTriggeredAction",
+                                          "requestPayload": '{"a": "${alias}"}', "integration": {"name": "hook"}}
+    run_filter = {"run_filter": '{"$and":[]}', "run_state_filter": {"states": ["FAILED"]}}
+    graphql(client, CREATE_TRIGGER, input=trigger_input(
+        state, "failed", triggeringEventType="RUN_STATE", eventFilter=json.dumps(run_filter)))
+    saved = state.automations.triggers()[1]
+    assert saved.event_filter == run_filter
+    listed = graphql(client, LIST_TRIGGERS, entity="acme", org="acme-org", filters=json.dumps({"name": "failed"}))
+    assert listed["data"]["entity"]["triggers"]["edges"] == [{"node": {"name": "failed"}}]
+    assert [e["node"]["name"] for e in listed["data"]["organization"]["triggers"]["edges"]] == ["prod", "failed"]
+
+    def refused(name: str, status: int, message: str, **changes: Any) -> None:
+        response = client.post("/graphql", json={"query": CREATE_TRIGGER,
+                                                 "variables": {"input": trigger_input(state, name, **changes)}})
+        assert response.status_code == status, response.text
+        assert message in response.json()["errors"][0]["message"]
+
+    refused("prod", 409, "already exists")
+    collection = state.log_artifact("acme", "p", "m").collection_id
+    refused("r", 200, "not a collection", scopeType="ARTIFACT_COLLECTION", scopeID=collection,
+            triggeringEventType="RUN_METRIC", eventFilter=json.dumps(run_filter))
+    refused("s", 404, "no GenericWebhookIntegration", triggeredActionConfig={
+        "genericWebhookActionInput": {"integrationID": slack.id}})
+    refused("t", 200, "exactly triggeredActionConfig.genericWebhookActionInput", triggeredActionConfig={
+        "noOpActionInput": {"noOp": True}})
+    refused("u", 404, "no PROJECT with id", scopeID=collection)
+    refused("v", 200, "eventFilter is JSON text of an object", eventFilter="[]")
+
+
+def test_control_api_makes_integrations(state: State, client: httpx.Client) -> None:
+    state.create_project("acme", "p")
+    made = client.post("/_emulator/create_webhook_integration", json={
+        "entity": "acme", "name": "ci hook", "url_endpoint": "https://ci.example.invalid", "secret_ref": "S"})
+    assert made.status_code == 200 and made.json()["kind"] == "GenericWebhookIntegration"
+    slack = client.post("/_emulator/create_slack_integration", json={"entity": "acme", "channel_name": "#ml"})
+    assert slack.json()["channel_name"] == "#ml" and slack.json()["team_name"] == "acme"
+    assert client.post("/_emulator/create_webhook_integration", json={
+        "entity": "acme", "name": "ci hook", "url_endpoint": "https://x.example.invalid"}).status_code == 409
+    assert client.post("/_emulator/create_webhook_integration", json={
+        "entity": "acme", "name": "bad/name", "url_endpoint": "https://x.example.invalid"}).status_code == 400
+    assert client.post("/_emulator/create_slack_integration", json={
+        "entity": "nobody", "channel_name": "#ml"}).status_code == 404
+
+
+def test_the_operator_runs_without_the_emulator_or_graphql_core() -> None:
+    """Nothing outside the emulator and the two commands that serve it imports it, and only they need
+    graphql-core: every other module imports with graphql-core blocked, and the commands say what is missing."""
+    code = """
+import importlib, pathlib, sys
+sys.modules["graphql"] = None
+import wbauto
+root = pathlib.Path(wbauto.__file__).parent
+allowed = ("wbauto.emulator", "wbauto.cli.demo", "wbauto.cli.emulator")
+for path in sorted(root.rglob("*.py")):
+    name = ".".join(("wbauto", *path.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+    if not name.startswith(allowed) and not name.endswith("__main__"):
+        importlib.import_module(name)
+leaked = sorted(m for m in sys.modules if m.startswith("wbauto.emulator"))
+assert not leaked, leaked
+from wbauto.cli import main
+try:
+    main.main(["emulator"])
+except SystemExit as exit:
+    print(exit.code)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "`wbauto emulator` runs the W&B emulator, which needs graphql-core" in result.stdout

@@ -31,7 +31,7 @@ from wbauto import logs
 from wbauto.api import kinds
 from wbauto.api.execution import Phase
 from wbauto.cli.common import history_table
-from wbauto.emulator.server import Emulator
+from wbauto.emulator import require_graphql
 from wbauto.runtime.settings import Settings
 from wbauto.runtime.standalone import Standalone
 
@@ -125,6 +125,9 @@ async def wait_for(predicate: Any, timeout: float, what: str) -> None:
 
 
 async def demo(example: Path, timeout: float) -> int:
+    require_graphql("demo")
+    from wbauto.emulator.server import Emulator
+
     signing_key = secrets.token_urlsafe(24)
     api_key = secrets.token_hex(20)
     os.environ[SIGNING_ENV] = signing_key

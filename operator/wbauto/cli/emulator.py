@@ -13,8 +13,7 @@ import signal
 import threading
 from types import FrameType
 
-from wbauto.emulator import seed
-from wbauto.emulator.server import Emulator
+from wbauto.emulator import require_graphql, seed
 from wbauto.emulator.state import State
 
 
@@ -26,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    require_graphql("emulator")
+    from wbauto.emulator.server import Emulator
+
     state = State()
     if args.seed:
         seed.SEEDS[args.seed](state)

@@ -225,7 +225,8 @@ class Automations:
     def _integration(self, integration_id: str, kind: type[model.Integration]) -> model.Integration:
         found = self.integration(integration_id)
         if not isinstance(found, kind):
-            raise NotFound(f"no {kind.__name__} with id {integration_id}")
+            typename = "GenericWebhookIntegration" if kind is model.WebhookIntegration else "SlackIntegration"
+            raise NotFound(f"no {typename} with id {integration_id}")
         return found
 
 

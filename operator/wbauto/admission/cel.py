@@ -15,11 +15,10 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
-from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
 from wbauto.admission import regex
-from wbauto.admission.structural import Schema, child, key
+from wbauto.admission.structural import INT64, Schema, child, key
 
 _ENV = celpy.Environment()
 
@@ -35,13 +34,45 @@ def _matches(text: celtypes.StringType, pattern: celtypes.StringType) -> Any:
         return CELEvalError(f"invalid regular expression: {exc}", exc.__class__, exc.args)
 
 
-FUNCTIONS: dict[str, Any] = {"lowerAscii": _lower_ascii, "matches": _matches}
+GO_DURATION_LIMIT = (2**63 - 1) / 1e9
+"""Go's time.Duration holds int64 nanoseconds (about 292 years): cel-go's duration() fails beyond that."""
+
+
+def _duration(value: Any) -> Any:
+    try:
+        result = celtypes.DurationType(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        return CELEvalError("type conversion error from 'string' to 'google.protobuf.Duration'", type(exc), ())
+    if abs(result.total_seconds()) > GO_DURATION_LIMIT:
+        return CELEvalError("type conversion error from 'string' to 'google.protobuf.Duration'", OverflowError, ())
+    return result
+
+
+FUNCTIONS: dict[str, Any] = {"lowerAscii": _lower_ascii, "matches": _matches, "duration": _duration}
 
 
 @functools.lru_cache(maxsize=1024)
 def program(rule: str) -> Any:
     """The compiled rule (compiled once per rule text)."""
     return _ENV.program(_ENV.compile(rule), functions=FUNCTIONS)
+
+
+def json_to_cel(value: Any) -> Any:
+    """A JSON value as CEL's dynamic value; integers beyond int64 are doubles (as Go's JSON decoding keeps
+    them)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return celtypes.BoolType(value)
+    if isinstance(value, int):
+        return celtypes.IntType(value) if INT64[0] <= value <= INT64[1] else celtypes.DoubleType(float(value))
+    if isinstance(value, float):
+        return celtypes.DoubleType(value)
+    if isinstance(value, str):
+        return celtypes.StringType(value)
+    if isinstance(value, list):
+        return celtypes.ListType([json_to_cel(v) for v in value])
+    return celtypes.MapType({celtypes.StringType(k): json_to_cel(v) for k, v in value.items()})
 
 
 def to_cel(value: Any, node: Schema) -> Any:

@@ -131,6 +131,10 @@ def qualified_name(text: str) -> str | None:
     return None
 
 
+BLOCKING = ("Required value", "Too long")
+"""Messages of the kinds that make the apiserver skip the CEL rules (see ``structural.SchemaError``)."""
+
+
 def validate(meta: dict[str, Any], namespace: str) -> list[tuple[str, str]]:
     """ObjectMeta validation of a namespaced custom resource on create: ``[(field, message)]``."""
     out: list[tuple[str, str]] = []

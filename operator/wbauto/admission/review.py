@@ -101,8 +101,10 @@ def review(doc: Any, *, default_namespace: str = "default") -> Verdict:
         body.pop("spec", None)
     errors = structural.validate({"spec": body.get("spec")} if "spec" in body else {}, compiled.validator, "")
     problems = [Problem(e.path, e.message) for e in errors]
-    problems += [Problem(f, m) for f, m in objectmeta.validate(meta, namespace)]
-    if not any(e.type_error for e in errors) and isinstance(body.get("spec"), dict):
+    meta_problems = objectmeta.validate(meta, namespace)
+    problems += [Problem(f, m) for f, m in meta_problems]
+    blocked = any(e.blocking for e in errors) or any(m.startswith(objectmeta.BLOCKING) for _, m in meta_problems)
+    if not blocked and isinstance(body.get("spec"), dict):
         problems += [Problem(e.path, e.message) for e in cel.check(body["spec"], compiled.spec, "spec")]
     if problems:
         return Verdict(ref, problems)

@@ -24,7 +24,7 @@ from jsonschema.exceptions import ValidationError
 from wbauto.admission import regex
 
 INT64 = (-(2**63), 2**63 - 1)
-EXACT_FLOAT = 2**53
+EXACT_FLOAT = 2**53 - 1  # go-openapi swag.IsFloat64AJSONInteger
 Schema = dict[str, Any]
 
 
@@ -182,15 +182,16 @@ def normalize_integers(value: Any, node: Schema) -> Any:
 
 
 class SchemaError:
-    """One schema violation: where, what the apiserver would say, and whether it is a type error (type
-    errors stop the CEL rules from running, as in the apiserver)."""
+    """One schema violation: where, what the apiserver would say, and whether it blocks the CEL rules (a
+    wrong type, a missing required field, an unsupported enum value, too long or too many: the apiserver
+    then skips every rule, "some validation rules were not checked")."""
 
-    __slots__ = ("message", "path", "type_error")
+    __slots__ = ("blocking", "message", "path")
 
-    def __init__(self, path: str, message: str, type_error: bool = False) -> None:
+    def __init__(self, path: str, message: str, blocking: bool = False) -> None:
         self.path = path
         self.message = message
-        self.type_error = type_error
+        self.blocking = blocking
 
 
 def _render_path(error: ValidationError, prefix: str) -> str:
@@ -233,7 +234,7 @@ def _message(error: ValidationError, path: str) -> SchemaError:
     bound = error.validator_value
     if kind == "required":
         missing = str(error.message).split("'")[1]
-        return SchemaError(child(path, missing), "Required value")
+        return SchemaError(child(path, missing), "Required value", blocking=True)
     if kind in ("type", "anyOf"):
         expected = bound if kind == "type" else "integer or string"
         if isinstance(expected, list):
@@ -241,14 +242,14 @@ def _message(error: ValidationError, path: str) -> SchemaError:
         if expected == "integer" and is_number(value):
             expected = "int64"
         return SchemaError(path, f'Invalid value: "{go_type(value)}": {path} in body must be of type {expected}: '
-                                 f'"{go_type(value)}"', type_error=True)
+                                 f'"{go_type(value)}"', blocking=True)
     if kind == "enum":
         supported = ", ".join(_show(v) for v in bound)
-        return SchemaError(path, f"Unsupported value: {_show(value)}: supported values: {supported}")
+        return SchemaError(path, f"Unsupported value: {_show(value)}: supported values: {supported}", blocking=True)
     if kind == "pattern":
         return SchemaError(path, f"Invalid value: {_show(value)}: {path} in body should match '{bound}'")
     if kind == "maxLength":
-        return SchemaError(path, f"Too long: may not be more than {bound} bytes")
+        return SchemaError(path, f"Too long: may not be more than {bound} bytes", blocking=True)
     if kind == "minLength":
         return SchemaError(path, f"Invalid value: {_show(value)}: {path} in body should be at least {bound} chars long")
     if kind in ("minimum", "maximum"):
@@ -256,7 +257,7 @@ def _message(error: ValidationError, path: str) -> SchemaError:
         words = ("greater than" if kind == "minimum" else "less than") + ("" if exclusive else " or equal to")
         return SchemaError(path, f"Invalid value: {_show(value)}: {path} in body should be {words} {_show(bound)}")
     if kind in ("maxItems", "maxProperties"):
-        return SchemaError(path, f"Too many: {len(value)}: must have at most {bound} items")
+        return SchemaError(path, f"Too many: {len(value)}: must have at most {bound} items", blocking=True)
     if kind in ("minItems", "minProperties"):
         return SchemaError(path, f"Invalid value: {len(value)}: {path} in body should have at least {bound} items")
     return SchemaError(path, f"Invalid value: {_show(value)}: {error.message}")

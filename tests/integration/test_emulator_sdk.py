@@ -16,7 +16,7 @@ import pytest
 import wandb
 
 from tests.support.emulator import API_KEY, graphql, run_settings, sdk_sandbox
-from wbauto.emulator import Emulator, State, model, scalars
+from wbauto.emulator import Emulator, State, model, scalars, seed
 
 
 @pytest.fixture(scope="module")
@@ -473,3 +473,21 @@ def test_automations_created_listed_updated_and_deleted(api: wandb.Api, state: S
     assert "production" not in [t.name for t in state.automations.triggers()]
     with pytest.raises(wandb.errors.CommError, match="not found"):
         api.update_automation(updated)
+
+
+def test_the_demo_seed_reads_back_through_the_sdk(emulator: Emulator) -> None:
+    seeded = State()
+    seed.demo(seeded)
+    with Emulator(api_key=API_KEY, state=seeded) as demo:
+        api = wandb.Api(api_key=API_KEY, overrides={"base_url": demo.url}, timeout=30)
+        assert [(a.name, a.event.event_type.value, a.action.action_type.value, a.enabled)
+                for a in api.automations(entity="acme")] == [
+            ("deploy-on-production", "ADD_ARTIFACT_ALIAS", "GENERIC_WEBHOOK", True),
+            ("loss-below-0.1", "RUN_METRIC", "NO_OP", False),
+            ("failed-training-run", "RUN_STATE", "GENERIC_WEBHOOK", True)]
+        [link] = api.automations(entity="acme-org")
+        assert (link.name, link.scope.name, link.action.action_type.value) == (
+            "registry-link-to-slack", "wandb-registry-model", "NOTIFICATION")
+        assert [(w.name, w.url_endpoint) for w in api.webhook_integrations(entity="acme")] == [
+            ("deploy-hook", "https://deploy.example.com/hooks/wandb")]
+        assert [s.channel_name for s in api.slack_integrations(entity="acme")] == ["#ml-alerts"]

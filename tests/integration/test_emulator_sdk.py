@@ -108,7 +108,7 @@ def test_versions_list_with_their_aliases_and_aliases_move(api: wandb.Api, state
         (v, a) for v, a, _, _ in listed]
 
 
-def test_fetch_a_version_by_index_and_by_alias(api: wandb.Api, state: State) -> None:
+def test_fetch_a_version_by_index_and_by_alias(api: wandb.Api, state: State, tmp_path: Path) -> None:
     first = state.log_artifact("acme", "fetch", "m", metadata={"acc": 0.5}, tags=["baseline"])
     second = state.log_artifact("acme", "fetch", "m", metadata={"acc": 0.8}, aliases=["production"])
     by_index = api.artifact("acme/fetch/m:v0")
@@ -119,6 +119,7 @@ def test_fetch_a_version_by_index_and_by_alias(api: wandb.Api, state: State) -> 
     assert (by_alias.id, by_alias.version, sorted(by_alias.aliases)) == (
         second.artifact_id, "v1", ["latest", "production"])
     assert by_alias.created_at == scalars.format_time(second.created_at)
+    assert list(Path(by_index.download(root=str(tmp_path))).iterdir()) == [], "no files: an empty manifest"
 
 
 def test_fetch_a_registry_version_by_alias(api: wandb.Api, state: State) -> None:

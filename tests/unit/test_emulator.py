@@ -765,3 +765,15 @@ except SystemExit as exit:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "`wbauto emulator` runs the W&B emulator, which needs graphql-core" in result.stdout
+
+
+def test_requests_are_recorded_when_asked(state: State, client: httpx.Client) -> None:
+    graphql(client, "query Before { viewer { id } }")
+    assert client.post("/_emulator/record_requests", json={}).status_code == 200
+    graphql(client, "query Named($e: String) { entity(name: $e) { id } }", e="acme")
+    [recorded] = client.post("/_emulator/recorded", json={}).json()
+    assert (recorded["operation"], recorded["variables"]) == ("Named", {"e": "acme"})
+    assert recorded["query"].startswith("query Named")
+    state.record_requests(False)
+    graphql(client, "query After { viewer { id } }")
+    assert [r.operation for r in state.recorded()] == ["Named"]

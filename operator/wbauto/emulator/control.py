@@ -39,6 +39,8 @@ OPERATIONS = (
     "reset_stats",
     "fail_next",
     "changes",
+    "record_requests",
+    "recorded",
 )
 
 AUTOMATION_OPERATIONS = ("create_webhook_integration", "create_slack_integration")

@@ -94,6 +94,7 @@ def run(
     them (200, unless a write was refused with a status of its own)."""
     prepared = prepare(query)
     state.count_request(prepared.operation_name(operation_name))
+    state.record(prepared.operation_name(operation_name), query, variables)
     if prepared.document is None or prepared.errors:
         return 200, {"data": None, "errors": [e.formatted for e in prepared.errors]}
     with state.lock:

@@ -114,6 +114,16 @@ class QueuedItem:
 
 
 @dataclass(frozen=True)
+class RecordedRequest:
+    """One GraphQL request as received: its operation name, document and variables."""
+
+    seq: int
+    operation: str
+    query: str
+    variables: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Change:
     """One entry of the change journal: which state method changed what, when, and on whose behalf.
 

@@ -46,6 +46,7 @@ from wbauto.emulator.results import (
     ProjectInfo,
     QueuedItem,
     QueueInfo,
+    RecordedRequest,
     RunInfo,
     TagChange,
 )
@@ -55,6 +56,9 @@ _NAME = re.compile(r"[\w.-]+")
 __all__ = ["Conflict", "EmulatorError", "Failure", "FailureKind", "InvalidRequest", "NotFound", "State"]
 
 STORAGE_PREFIX = "/storage/"
+MANIFEST_FILE = "wandb_manifest.json"
+EMPTY_MANIFEST = {"version": 1, "storagePolicy": "wandb-storage-policy-v1",
+                  "storagePolicyConfig": {"storageLayout": "V2"}, "contents": {}}
 HISTORY_FILE, EVENTS_FILE, SUMMARY_FILE, OUTPUT_FILE = (
     "wandb-history.jsonl", "wandb-events.jsonl", "wandb-summary.json", "output.log")
 
@@ -96,6 +100,8 @@ class State:
         self._requests: collections.Counter[str] = collections.Counter()
         self._failures: collections.deque[Failure] = collections.deque()
         self._changes: list[Change] = []
+        self._recording = False
+        self._recorded: list[RecordedRequest] = []
         self.viewer = self._user(viewer)
         self.public_url = "http://127.0.0.1"
         """Where clients reach the emulator: the start of upload and download URLs (set by the server)."""
@@ -905,6 +911,22 @@ class State:
         with self.lock:
             self._requests[operation] += 1
 
+    def record_requests(self, on: bool = True) -> None:
+        """Keep (or stop keeping) every GraphQL request's operation name, document and variables, e.g. to
+        see exactly what a client such as the wandb SDK sends (:meth:`recorded`)."""
+        with self.lock:
+            self._recording = on
+
+    def record(self, operation: str, query: str, variables: Mapping[str, Any] | None) -> None:
+        with self.lock:
+            if self._recording:
+                self._recorded.append(RecordedRequest(len(self._recorded) + 1, operation, query, dict(variables or {})))
+
+    def recorded(self, since: int = 0) -> list[RecordedRequest]:
+        """The requests recorded since :meth:`record_requests` was switched on, oldest first."""
+        with self.lock:
+            return self._recorded[since:]
+
     def stats(self) -> dict[str, int]:
         """GraphQL requests received per operation name (failed and injected-failure ones included)."""
         with self.lock:
@@ -1144,6 +1166,11 @@ class State:
         self._journal("set_run_state", author, results.run_path(run), new.value)
 
     def _apply_commit(self, artifact: model.Artifact, author: str) -> None:
+        if artifact.manifest is None:  # a version made through the control API: no files, as W&B stores it
+            stored = self.reserve_file(MANIFEST_FILE, None)
+            stored.data = json.dumps(EMPTY_MANIFEST).encode()
+            artifact.manifest = model.Manifest(self._next("ArtifactManifest"), artifact, "FULL", "", stored)
+            self._manifests[artifact.manifest.number] = artifact.manifest
         artifact.state = ArtifactState.COMMITTED
         artifact.updated_at = self._clock()
         source = artifact.memberships[0]

@@ -342,7 +342,10 @@ class Document:
 
 def load_yaml(text: str) -> Iterator[Document]:
     """Every non-empty document of a YAML stream. A syntax error ends the stream (as in kubectl)."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses control characters and lone surrogates here
+    except yaml.YAMLError as exc:
+        raise LoadError(f"not valid YAML: {exc}") from exc
     index = 0
     try:
         while loader.check_node():

@@ -31,6 +31,18 @@ def key_of(body: Any, default_namespace: str = "default") -> Key:
             _text(meta.get("name")) if meta.get("name") is not None else "")
 
 
+def reported(body: dict[str, Any], key: Key) -> dict[str, Any]:
+    """What the status loop keeps of a refused object: its identity, a generation and the status it has, so
+    that whatever the manifest's ``metadata`` or ``status`` hold, reporting the refusal cannot fail."""
+    meta: dict[str, Any] = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
+    generation = meta.get("generation")
+    status = body.get("status")
+    return {"apiVersion": body.get("apiVersion"), "kind": key[0],
+            "metadata": {"name": key[2], "namespace": key[1],
+                         "generation": generation if type(generation) is int else 1},
+            **({"status": status} if isinstance(status, dict) else {})}
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
 
@@ -60,6 +72,7 @@ class World:
                 self.revision += 1
         else:
             self.invalid[key] = result
+            self.bodies[key] = reported(body, key)
             if self.objects.pop(key, None) is not None and key[0] == kinds.AUTOMATION.kind:
                 self.revision += 1
         return key

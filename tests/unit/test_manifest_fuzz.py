@@ -117,7 +117,7 @@ async def _runtime(entries: list[files.Entry], reconciler: Reconciler, folder: M
         key = key_of(doc)
         body = folder._as_stored(key, doc)
         reconciler.observe(body)
-        spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+        spec: dict[str, Any] = doc["spec"] if isinstance(doc.get("spec"), dict) else {}
         talks_to_a_backend = key[0] == "SecretReference" and not (set(spec) <= {"env", "refreshInterval"})
         if not talks_to_a_backend:  # only env secrets: nothing here may leave the machine
             outcome = await reconciler.reconcile(key)

@@ -492,3 +492,18 @@ def test_the_demo_seed_reads_back_through_the_sdk(emulator: Emulator) -> None:
         assert [(w.name, w.url_endpoint) for w in api.webhook_integrations(entity="acme")] == [
             ("deploy-hook", "https://deploy.example.com/hooks/wandb")]
         assert [s.channel_name for s in api.slack_integrations(entity="acme")] == ["#ml-alerts"]
+
+
+def test_a_run_uses_an_artifact_and_a_run_resumes(api: wandb.Api, state: State) -> None:
+    made = state.log_artifact("acme", "sdk-resume", "dataset", type="dataset")
+    with wandb.init(entity="acme", project="sdk-resume", id="eval-1", settings=run_settings()) as run:
+        used = run.use_artifact("acme/sdk-resume/dataset:latest")
+        run.log({"loss": 1.0})
+    with wandb.init(entity="acme", project="sdk-resume", id="eval-1", resume="must", settings=run_settings()) as run:
+        run.log({"loss": 0.5})
+    held = held_project(state, "acme", "sdk-resume").runs["eval-1"]
+    version = state.by_id(made.artifact_id)
+    assert isinstance(version, model.Artifact) and used.id == version.id
+    assert [r.name for r in version.used_by] == ["eval-1"]
+    assert [a.id for a in api.run("acme/sdk-resume/eval-1").used_artifacts()] == [made.artifact_id]
+    assert [(r["_step"], r["loss"]) for r in held.rows] == [(0, 1.0), (1, 0.5)] and held.state.value == "finished"

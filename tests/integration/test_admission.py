@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import yaml
 
 from tests.support.controlplane import REPO, ControlPlane
 from tests.support.manifests import DELETE, automation, secret_reference, webhook, with_field
+from wbauto.admission import files
 
 pytestmark = pytest.mark.cluster
 
@@ -60,7 +62,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
                                          event=THRESHOLD), "spec.scope"),
     ("run-filter-on-artifact-event", automation(runFilter={"nameRegex": "^train"}), "spec.runFilter"),
     ("zero-max-attempts", webhook(retry={"maxAttempts": 0}), "spec.retry.maxAttempts"),
-    ("backoff-over-max", webhook(retry={"backoff": "10m", "maxBackoff": "1m"}), "spec.retry"),
+    ("backoff-over-max", webhook(retry={"backoff": "10m", "maxBackoff": "1m"}), "spec.retry.backoff"),
     ("bad-duration", webhook(timeout="10 seconds"), "spec.timeout"),
     ("authorization-header", webhook(headers={"Authorization": "Bearer abc"}), "spec.headers"),
     ("bad-success-code", webhook(successCodes=[700]), "spec.successCodes[0]"),
@@ -76,6 +78,54 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("kubernetes-job-without-template", automation(action={"kubernetesJob": {"spec": {"backoffLimit": 1}}}),
      "spec.action.kubernetesJob.spec.template"),
     ("scope-missing", with_field(automation(), "spec.scope", DELETE), "spec.scope"),
+    # issue 11 §1: Unicode spellings of an IP address, bracketed IPv4, ports over 65535, in every URL field
+    ("url-circled-digits", webhook(url="http://\u2460\u2461\u2466.0.0.1:8080/hook"), "spec.url"),
+    ("url-fullwidth", webhook(url="http://\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11/"), "spec.url"),
+    ("url-ideographic-dots", webhook(url="http://127\u30020\u30020\u30021/"), "spec.url"),
+    ("url-bracketed-ipv4", webhook(url="http://[127.0.0.1]:8/x"), "spec.url"),
+    ("url-port-99999", webhook(url="http://hooks.example.com:99999/x"), "spec.url"),
+    ("slack-api-url-unicode", automation(action={"slack": {"incomingWebhookRef": {"name": "s"},
+                                                           "apiUrl": "https://sl\u00e4ck.example.com/api"}}),
+     "spec.action.slack.apiUrl"),
+    ("vault-address-unicode", secret_reference(vault={"address": "https://vault\u3002example:8200", "path": "p",
+                                                      "key": "k", "auth": {"token": {"secretRef": {"name": "t",
+                                                                                                   "key": "k"}}}}),
+     "spec.vault.address"),
+    ("azure-vault-url-unicode", secret_reference(azure={"vaultUrl": "https://v\u00e4ult.vault.azure.net",
+                                                        "name": "hook"}),
+     "spec.azure.vaultUrl"),
+    # issue 11 §4: types without coercion, a trailing newline, bounded durations, PEM shape
+    ("max-attempts-string", webhook(retry={"maxAttempts": "8"}), "spec.retry.maxAttempts"),
+    ("enabled-string", automation(enabled="false"), "spec.enabled"),
+    ("success-codes-strings", webhook(successCodes=["200"]), "spec.successCodes[0]"),
+    ("url-trailing-newline", webhook(url="https://hooks.example.com/x\n"), "spec.url"),
+    ("timeout-overflow", webhook(timeout="99999999999h"), "spec.timeout"),
+    ("timeout-over-10m", webhook(timeout="11m"), "spec.timeout"),
+    ("backoff-overflow", webhook(retry={"backoff": "99999999999h"}), "spec.retry.backoff"),
+    ("refresh-interval-overflow", secret_reference(env={"name": "X"}, refreshInterval="99999999999h"),
+     "spec.refreshInterval"),
+    ("refresh-interval-zero", secret_reference(env={"name": "X"}, refreshInterval="0s"), "spec.refreshInterval"),
+    ("rate-limit-period-overflow", automation(rateLimit={"maxExecutions": 1, "period": "99999999999h"}),
+     "spec.rateLimit.period"),
+    ("ca-bundle-not-pem", webhook(caBundle="not a pem"), "spec.caBundle"),
+    # issue 12 §6: regexes must compile under RE2 (CEL's matches())
+    ("alias-regex-unbalanced", automation(event={"artifactAliasAdded": {"aliasRegex": "("}}),
+     "spec.event.artifactAliasAdded.aliasRegex"),
+    ("tag-regex-lookahead", automation(event={"artifactTagAdded": {"tagRegex": "(?=prod)"}}),
+     "spec.event.artifactTagAdded.tagRegex"),
+    ("name-regex-backreference", automation(event=THRESHOLD, scope=RUN_SCOPE, runFilter={"nameRegex": "(a)\\1"}),
+     "spec.runFilter.nameRegex"),
+]
+
+# accepted by the apiserver, so validate must accept them too
+VALID: list[tuple[str, dict[str, Any]]] = [
+    ("url-nbsp-in-path", webhook(url="https://hooks.example.com/a\u00a0b")),
+    ("url-line-separator-in-path", webhook(url="https://hooks.example.com/a\u2028b")),
+    ("alias-regex-nested-quantifier", automation(event={"artifactAliasAdded": {"aliasRegex": "^(a+)+$"}})),
+    ("punycode-host", webhook(url="https://xn--bcher-kva.example/x")),
+    ("port-65535", webhook(url="http://hooks.example.com:65535/x")),
+    ("ipv6-literal", webhook(url="https://[fd00::1]:8443/x")),
+    ("status-ignored", {**webhook(), "status": "hello"}),
 ]
 
 
@@ -107,6 +157,46 @@ def test_validate_rejects_naming_the_same_field(tmp_path: Path, doc: dict[str, A
     result = _validate(tmp_path, doc)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{field}:" in result.stdout, f"expected {field!r} in:\n{result.stdout}"
+
+
+@pytest.mark.parametrize("doc", [pytest.param(d, id=i) for i, d in VALID])
+def test_apiserver_and_validate_accept(cluster: ControlPlane, namespace: str, tmp_path: Path,
+                                       doc: dict[str, Any]) -> None:
+    server = _dry_run(cluster, namespace, doc)
+    assert server.returncode == 0, server.stderr
+    offline = _validate(tmp_path, doc)
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+
+
+KUBECTL_SCALARS = """\
+apiVersion: automations.wandb.ai/v1alpha1
+kind: Automation
+metadata: {name: scalars}
+spec:
+  scope: {project: {entity: a, project: p}}
+  event: {artifactLinked: {}}
+  action:
+    launch:
+      queue: q
+      job: a/b/c
+      overrides:
+        runConfig:
+          {d1: 2020-01-01, d2: 2020-01-01 10:00:00, b1: y, b2: n, b3: yes, b4: off, s60: 1:30, e: 1e3,
+           oct: 017, oct2: 0o17, hex: 0x1F, bin: 0b101, und: 1_000, big: 99999999999999999999, plus: +12,
+           dot: .5, f1: 1., tilde: "~", bin64: !!binary aGVsbG8=, strtag: !!str 5, loc: !foo bar, 1: intkey,
+           true: boolkey, 1.5: floatkey, inf: 1e400, merge: {<<: {a: 1}, b: 2}, dup: 1, dup: 2}
+"""
+
+
+def test_yaml_reads_as_kubectl_reads_it(cluster: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    """YAML 1.1 booleans, dates, base-60, tags, map keys, merges: what kubectl sends is what validate checks."""
+    path = tmp_path / "scalars.yaml"
+    path.write_text(KUBECTL_SCALARS)
+    sent = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(path), "-o", "json")
+    theirs = json.loads(sent.stdout)["spec"]["action"]["launch"]["overrides"]["runConfig"]
+    ours = next(iter(files.read_documents(path))).value["spec"]["action"]["launch"]["overrides"]["runConfig"]
+    assert ours == theirs
+    assert ours["d1"] == "2020-01-01" and ours["b1"] is True and ours["s60"] == "1:30" and ours["1"] == "intkey"
 
 
 def test_credentials_in_url_are_not_echoed(cluster: ControlPlane, namespace: str, tmp_path: Path) -> None:

@@ -243,3 +243,17 @@ def test_wandb_aliases_are_accepted(cluster: ControlPlane, namespace: str, tmp_p
 def test_ip_literal_and_localhost_are_not_schema_errors(cluster: ControlPlane, namespace: str) -> None:
     for url in ("https://10.0.0.5/hook", "http://localhost:8080/hook", "https://[::1]/hook"):
         assert _dry_run(cluster, namespace, webhook(url=url)).returncode == 0, url
+
+
+@pytest.mark.parametrize(("args", "accepted"), [(60, True), (62, True), (66, False), (70, False)])
+def test_kubectl_apply_last_applied_annotation_limit(cluster: ControlPlane, namespace: str, tmp_path: Path,
+                                                     args: int, accepted: bool) -> None:
+    """Client-side ``kubectl apply`` keeps the object in an annotation (256 KiB limit); validate says so."""
+    doc = automation(action={"kubernetesJob": {"spec": {"template": {"spec": {"containers": [
+        {"name": "c", "image": "x", "args": ["a" * 4000] * args}]}}}}})
+    server = _dry_run(cluster, namespace, doc)
+    offline = _validate(tmp_path, doc)
+    assert (server.returncode == 0) is accepted, server.stderr
+    assert (offline.returncode == 0) is accepted, offline.stdout
+    if not accepted:
+        assert "metadata.annotations: Too long" in server.stderr and "metadata.annotations: Too long" in offline.stdout

@@ -10,9 +10,11 @@ wbauto document is valid, 1 when one is not, 2 on unreadable input (a missing fi
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from wbauto.admission import files
 from wbauto.admission.review import admit, ref_of
@@ -37,6 +39,28 @@ class Outcome:
     lines: list[str] = field(default_factory=list)
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+ANNOTATIONS_LIMIT = 256 * 1024
+
+
+def last_applied_problem(doc: dict[str, Any]) -> manifests.Problem | None:
+    """``kubectl apply`` (client-side, the default) stores the whole object, as JSON, in an annotation; the
+    apiserver refuses annotations above 256 KiB in total. A larger manifest needs ``kubectl apply
+    --server-side`` — the one check here that is kubectl's, not the apiserver's."""
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    others = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")  # Go's json.Marshal
+    size = len(LAST_APPLIED) + len(text.encode("utf-8", "surrogatepass")) + 1
+    size += sum(len(str(k).encode()) + len(str(v or "").encode()) for k, v in others.items())
+    if size <= ANNOTATIONS_LIMIT:
+        return None
+    return manifests.Problem("metadata.annotations", f"Too long: kubectl apply would store {size} bytes of "
+                             f"annotations (at most {ANNOTATIONS_LIMIT}: it keeps the whole object in {LAST_APPLIED});"
+                             " apply it with kubectl apply --server-side, or make it smaller")
+
+
 def check_document(entry: files.Entry, namespace: str) -> Outcome:
     source = entry.source
     if entry.error is not None:
@@ -46,9 +70,11 @@ def check_document(entry: files.Entry, namespace: str) -> Outcome:
         return Outcome("skipped")
     try:
         result = admit(doc, source=source, default_namespace=namespace)
-        if isinstance(result, manifests.Resource) and result.kind is kinds.AUTOMATION:
-            spec: AutomationSpec = result.spec  # type: ignore[assignment]
-            problems = checks.automation(spec, result.name)
+        if isinstance(result, manifests.Resource):
+            problems = [p for p in [last_applied_problem(doc)] if p is not None]
+            if result.kind is kinds.AUTOMATION:
+                spec: AutomationSpec = result.spec  # type: ignore[assignment]
+                problems += checks.automation(spec, result.name)
             if problems:
                 result = manifests.Invalid(result.ref, source, problems)
     except Exception as exc:  # a bug here must not hide the other documents' verdicts

@@ -591,6 +591,8 @@ def test_file_stream_keeps_each_line_once_and_ends_the_run(state: State, client:
     state.create_run("acme", "p", run_id="r2")
     assert stream(client, "acme/p/r2", files={}, complete=True, exitcode=1).status_code == 200
     assert state.project("acme", "p").runs["r2"].state.value == "failed"  # type: ignore[union-attr]
+    assert stream(client, "acme/p/r1", files={}).status_code == 200  # resumed
+    assert [c.value for c in state.changes() if c.target == "acme/p/r1"][-2:] == ["finished", "running"]
     assert stream(client, "acme/p/nope", files={}).status_code == 404
     bad = stream(client, "acme/p/r1", files={"wandb-history.jsonl": {"offset": 3, "content": ["{"]}})
     assert bad.status_code == 400 and "not JSON" in bad.json()["error"]

@@ -831,7 +831,8 @@ class State:
         """One request of the run's file stream (``/files/<entity>/<project>/<run>/file_stream``): new
         lines of ``wandb-history.jsonl`` (history rows), ``wandb-events.jsonl`` (system metrics) and
         ``output.log`` from their ``offset`` (lines a retry sends again are kept once), the latest
-        ``wandb-summary.json``; ``complete`` ends the run, finished for exit code 0, else failed."""
+        ``wandb-summary.json``; ``complete`` ends the run, finished for exit code 0, else failed. A run
+        that is not running (a resumed one) is running again once it streams."""
         with self.lock:
             run = self._run(self._existing_project(entity, project), run_id)
             for name, chunk in files.items():
@@ -853,6 +854,8 @@ class State:
             if complete:
                 run.exitcode = exitcode
                 self._set_state(run, RunState.FINISHED if exitcode == 0 else RunState.FAILED, run.user.username)
+            elif run.state is not RunState.RUNNING:  # a resumed (or re-attached) run streams again: it runs
+                self._set_state(run, RunState.RUNNING, run.user.username)
             return run
 
     def create_run_files(self, entity: str, project: str, run_id: str, names: Sequence[str]) -> list[model.StoredFile]:

@@ -47,8 +47,8 @@ def last_applied_problem(doc: dict[str, Any]) -> manifests.Problem | None:
     """``kubectl apply`` (client-side, the default) stores the whole object, as JSON, in an annotation; the
     apiserver refuses annotations above 256 KiB in total. A larger manifest needs ``kubectl apply
     --server-side`` — the one check here that is kubectl's, not the apiserver's."""
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    meta: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
+    annotations: dict[str, Any] = meta["annotations"] if isinstance(meta.get("annotations"), dict) else {}
     others = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")  # Go's json.Marshal

@@ -124,7 +124,8 @@ build_base() {
       "$SUITE" "$tar.tmp.tar" "${sources[@]}" >&2
     podman import --quiet "$tar.tmp.tar" "$ref" >/dev/null
     rm -f "$tar.tmp.tar"
-    log "base $ref: built in $((SECONDS - start)) s ($(podman image inspect --format '{{.Size}}' "$ref" | numfmt --to=iec) )"
+    prune_old localhost/wbauto-base "$ref" 0
+    log "base $ref: built in $((SECONDS - start)) s ($(podman image inspect --format '{{.Size}}' "$ref" | numfmt --to=iec))"
   fi
   echo "$ref"
 }
@@ -163,7 +164,7 @@ build_image() {
     rm -f "$pipconf"
     podman run --rm --read-only "$ref" --help >/dev/null
     log "image $ref: built in $((SECONDS - start)) s ($(podman image inspect --format '{{.Size}}' "$ref" | numfmt --to=iec))"
-    prune_old "$ref"
+    prune_old localhost/wbauto "$ref" 2
   fi
   echo "$ref"
 }
@@ -178,12 +179,13 @@ pip_index_settings() {
     { local settings; settings="$(cat)"; [ -z "$settings" ] || printf '[global]\n%s\n' "$settings"; }
 }
 
-# Keep the newest three tags of this image; older ones only fill the disk.
+# Keep the newest KEEP tags of REPOSITORY besides CURRENT (and the bare version tag); older ones only
+# fill the disk.
 prune_old() {
-  local keep="$1"
-  podman images --format '{{.Repository}}:{{.Tag}} {{.Created}}' --sort created localhost/wbauto |
-    awk '{print $1}' | grep -v -e ":latest$" -e "^$keep$" -e ":[0-9.]*$" | tail -n +3 |
-    while read -r old; do podman rmi "$old" >/dev/null 2>&1 || true; done
+  local repository="$1" current="$2" keep="$3"
+  podman images --format '{{.Repository}}:{{.Tag}}' --sort created "$repository" |
+    { grep -v -x -e "$current" -e "$repository:[0-9.]*" -e '<none>:<none>' || true; } | tail -n +$((keep + 1)) |
+    while read -r old; do podman rmi "$old" >/dev/null 2>&1 || podman untag "$old" >/dev/null 2>&1 || true; done
 }
 
 configure

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a full check: Python deps (a venv), the Go-built control plane
-# (kube-apiserver, kubectl, etcd, helm; cached outside the repo), generated-file drift, ruff, mypy, pytest.
+# (kube-apiserver, kubectl, etcd, helm; cached outside the repo), the operator image (tools/image.sh),
+# generated-file drift, ruff, mypy, pytest.
 # Extra arguments go to pytest, e.g. `bash tools/test.sh -k admission`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,6 +21,11 @@ step "control-plane binaries (Go module proxy builds, cached in ${WBAUTO_TOOLS_D
 t1=$SECONDS
 bash tools/build.sh k8s etcd helm >/dev/null
 echo "binaries ready in $((SECONDS - t1)) s" >&2
+
+step "operator image (Containerfile with podman, base from Debian packages; cached in ${WBAUTO_IMAGE_DIR:-$HOME/.cache/wbauto/image})"
+t2=$SECONDS
+bash tools/image.sh >/dev/null
+echo "image ready in $((SECONDS - t2)) s" >&2
 
 step "generated files are up to date"
 wbauto crds --check

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,10 @@ import pytest
 import yaml
 
 from tests.e2e.test_incluster import SECRET, base_objects, first_poll, terminal
+from tests.integration.test_chart import helm as helm_unchecked
+from tests.integration.test_chart import render
 from tests.integration.test_helm_install import CHART, helm
-from tests.support.controlplane import ControlPlane, free_port, wait_until
+from tests.support.controlplane import REPO, ControlPlane, free_port, wait_until
 from tests.support.image import Container, PodContainer, built, podman, split_image
 from tests.support.manifests import automation, obj, webhook
 from tests.support.receiver import Receiver
@@ -121,12 +124,12 @@ def test_standalone_runtime_from_the_image(tmp_path: Path, emulator: Emulator) -
     mounts = ["--network", "host", "--pull", "never", "--read-only", "--read-only-tmpfs=false",
               "--cap-drop", "all", "--security-opt", "no-new-privileges",
               "--mount", "type=tmpfs,destination=/tmp,tmpfs-mode=1777",
-              "-v", f"{manifests}:/manifests:ro", "-v", f"{state}:/state:U"]
+              "-v", f"{manifests}:/manifests:ro", "-v", f"{state}:/var/lib/wbauto:U"]
     run = Container(tmp_path, "standalone", [
         *mounts, "-e", "WANDB_API_KEY", "-e", "DEPLOY_HOOK_SIGNING", built().ref,
-        "run", "--manifests", "/manifests", "--state", "/state/wbauto.sqlite", "--wandb-base-url", emulator.url,
-        "--poll-interval", "300ms", "--allow-cidr", "127.0.0.1/32", "--metrics-address", "",
-        "--health-address", f"127.0.0.1:{health}"],
+        "run", "--manifests", "/manifests", "--state", "/var/lib/wbauto/state.sqlite",
+        "--wandb-base-url", emulator.url, "--poll-interval", "300ms", "--allow-cidr", "127.0.0.1/32",
+        "--metrics-address", "", "--health-address", f"127.0.0.1:{health}"],
         env={"WANDB_API_KEY": API_KEY, "DEPLOY_HOOK_SIGNING": SECRET}, grace=30).start()
     try:
         first_poll(emulator)
@@ -138,8 +141,8 @@ def test_standalone_runtime_from_the_image(tmp_path: Path, emulator: Emulator) -
         code = run.stop()
         receiver.stop()
     assert code == 0, run.logs()[-3000:]
-    history = podman("run", "--rm", "--network", "none", "--read-only", "-v", f"{state}:/state", built().ref,
-                     "history", "--state", "/state/wbauto.sqlite", "-o", "json").stdout
+    history = podman("run", "--rm", "--network", "none", "--read-only", "-v", f"{state}:/var/lib/wbauto", built().ref,
+                     "history", "--state", "/var/lib/wbauto/state.sqlite", "-o", "json").stdout
     rows = json.loads(history)
     assert [(r["spec"]["automation"]["name"], r["status"]["phase"]) for r in rows] == [("deploy", "Finished")], rows
     assert rows[0]["spec"]["deliveryId"] == receiver.requests[0].headers["X-Wbauto-Delivery"]
@@ -154,10 +157,28 @@ def test_image_is_non_root_read_only_and_labelled() -> None:
     assert config["Entrypoint"] == ["wbauto"] and config["Cmd"] == ["run"]
     labels = config["Labels"]
     assert labels["org.opencontainers.image.source"].startswith("https://")
-    assert labels["org.opencontainers.image.version"] == "0.1.0"
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert labels["org.opencontainers.image.version"] == version
     assert labels["org.opencontainers.image.revision"]
     listing = podman("run", "--rm", "--read-only", "--entrypoint", "sh", built().ref, "-c",
                      "command -v gcc cc pip || true; ls /root/.cache /home/wbauto/.cache 2>/dev/null || true; "
                      "/opt/wbauto/bin/python -c 'import wbauto, boto3, hvac, azure.identity, "
                      "google.cloud.secretmanager, sys; print(sys.version_info[:2])'").stdout
     assert listing.strip() == "(3, 11)", listing
+
+
+def test_chart_names_the_image_by_app_version_or_digest(cluster: ControlPlane) -> None:
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    repository = yaml.safe_load((CHART / "values.yaml").read_text())["image"]["repository"]
+
+    def image(*sets: str) -> str:
+        deployment = next(d for d in render(cluster, *sets) if d["kind"] == "Deployment")
+        return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    digest = "sha256:" + "0123456789abcdef" * 4
+    assert image() == f"{repository}:{app_version}"
+    assert image("image.tag=1.2.3") == f"{repository}:1.2.3"
+    assert image(f"image.digest={digest}", "image.tag=1.2.3") == f"{repository}@{digest}"
+    refused = helm_unchecked(cluster, "template", "wbauto", str(CHART), "--kube-version", "1.36.5",
+                             "--set", "image.digest=latest", check=False)
+    assert refused.returncode != 0 and "image/digest" in refused.stderr, refused.stderr

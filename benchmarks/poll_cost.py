@@ -1,7 +1,8 @@
 """W&B API cost and event latency of the sources.
 
-1. GraphQL requests per poll cycle with 1, 10, 100 and 1,000 Automations spread over 10 scopes
-   (projects with collections, versions and active runs): the count must not grow with Automations.
+1. GraphQL requests per poll cycle with 1, 10, 100 and 1,000 Automations spread over 10 and 100
+   scopes (projects with collections, versions and active runs): the count must not grow with the
+   Automations, and grows with the scopes only per batch (one cycle reads every due project together).
 2. Poll-path latency, "event created in the emulator" → "Event produced", p50/p99 at a poll interval
    (default 30 s, the operator's default; events land at random moments of the cycle).
 3. Receiver-path latency, signed POST → Event produced (and its executions stored), p50/p99.
@@ -30,19 +31,18 @@ from wbauto.api.event import Event
 from wbauto.api.manifests import Resource, parse
 from wbauto.emulator.server import Emulator
 from wbauto.sources.plan import plan
-from wbauto.sources.poller import ScopePoller
-from wbauto.sources.wandb import Client
+from wbauto.sources.poller import Pollers
+from wbauto.wbapi.client import Client
 
 API_KEY = "bench" + "0" * 35
-SCOPES = 10
 EVENTS = ["artifactAliasAdded", "artifactTagAdded", "artifactVersionCreated", "runMetricThreshold",
           "runStateChanged"]
 
 
-def automations(count: int) -> list[Resource]:
+def automations(count: int, scopes: int) -> list[Resource]:
     out = []
     for i in range(count):
-        project = f"project-{i % SCOPES}"
+        project = f"project-{i % scopes}"
         kind = EVENTS[i % len(EVENTS)]
         scope: dict[str, Any] = {"project": {"entity": "acme", "project": project}}
         event: dict[str, Any] = {kind: {}}
@@ -62,9 +62,9 @@ def automations(count: int) -> list[Resource]:
     return out
 
 
-def seed(emu: Emulator) -> None:
+def seed(emu: Emulator, scopes: int) -> None:
     state = emu.state
-    for p in range(SCOPES):
+    for p in range(scopes):
         project = f"project-{p}"
         state.create_project("acme", project)
         for c in range(3):
@@ -76,26 +76,21 @@ def seed(emu: Emulator) -> None:
                               [{"loss-0": 1.0, "loss-1": 1.0, "loss-2": 1.0} for _ in range(5)])
 
 
-async def requests_per_cycle() -> list[tuple[int, int, int, float]]:
+async def requests_per_cycle(scopes: int) -> list[tuple[int, int, int, float]]:
     rows = []
     with Emulator(api_key=API_KEY) as emu:
-        seed(emu)
+        seed(emu, scopes)
         client = Client(emu.url, API_KEY)
         for count in (1, 10, 100, 1000):
-            scopes = plan(automations(count))
             store = CursorStore()
-            pollers = []
-            for key, needs in scopes.items():
-                poller = ScopePoller(key, client, store.load, store.save, store.emit)
-                poller.needs = needs
-                pollers.append(poller)
-            for poller in pollers:  # baseline cycle
-                await poller.cycle()
+            pollers = Pollers(client, store.load, store.save, store.emit)
+            pollers.update(plan(automations(count, scopes)))
+            await pollers.poll_once()  # baseline cycle
             before = client.requests
             started = time.perf_counter()
-            for poller in pollers:
-                await poller.cycle()
-            rows.append((count, len(pollers), client.requests - before, time.perf_counter() - started))
+            await pollers.poll_once()
+            rows.append((count, len(pollers.projects), client.requests - before, time.perf_counter() - started))
+            await pollers.stop()
         await client.aclose()
     return rows
 
@@ -123,8 +118,6 @@ def pct(values: list[float], q: float) -> float:
 
 async def poll_latency(interval: float, samples: int) -> list[float]:
     """Runs the real Pollers scheduler; each event is made at a random moment of the cycle."""
-    from wbauto.sources.pollers import Pollers
-
     latencies: list[float] = []
     with Emulator(api_key=API_KEY) as emu:
         emu.state.create_project("acme", "p")
@@ -145,6 +138,7 @@ async def poll_latency(interval: float, samples: int) -> list[float]:
 
         pollers = Pollers(client, load, save, emit, interval=interval)
         pollers.update(plan([_tag_rule()]))
+        pollers.begin()
         while pollers.cycles < 1:  # noqa: ASYNC110 - a benchmark probing a counter
             await asyncio.sleep(0.05)
         for i in range(samples):
@@ -214,10 +208,12 @@ def main() -> None:
     parser.add_argument("--skip-poll-latency", action="store_true")
     args = parser.parse_args()
 
-    print("GraphQL requests per poll cycle (10 scopes: 3 collections x 4 versions, 3 runs each)")
-    print(f"{'automations':>12} {'pollers':>8} {'requests/cycle':>15} {'cycle time (s)':>15}")
-    for count, pollers, requests, seconds in asyncio.run(requests_per_cycle()):
-        print(f"{count:>12} {pollers:>8} {requests:>15} {seconds:>15.3f}")
+    for scopes in (10, 100):
+        print(f"GraphQL requests per poll cycle ({scopes} scopes: 3 collections x 4 versions, 3 runs each)")
+        print(f"{'automations':>12} {'projects':>9} {'requests/cycle':>15} {'cycle time (s)':>15}")
+        for count, projects, requests, seconds in asyncio.run(requests_per_cycle(scopes)):
+            print(f"{count:>12} {projects:>9} {requests:>15} {seconds:>15.3f}")
+        print()
     print()
     receiver = asyncio.run(receiver_latency(200))
     print(f"receiver path (signed POST -> executions stored, 202): p50 {pct(receiver, 0.5) * 1000:.1f} ms, "

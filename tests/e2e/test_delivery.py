@@ -22,7 +22,7 @@ FAST_RETRY = {"maxAttempts": 3, "backoff": "50ms", "maxBackoff": "200ms"}
 
 def secret_file(tmp_path: Path, name: str, value: str) -> dict[str, Any]:
     (tmp_path / name).write_text(value)
-    return obj("SecretReference", name, {"file": {"path": str(tmp_path / name)}, "refreshInterval": "50ms"})
+    return obj("SecretReference", name, {"file": {"path": str(tmp_path / name)}, "refreshInterval": "1s"})
 
 
 def alias_rule(name: str = "aliased", action: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:

@@ -59,7 +59,7 @@ class Harness:
             await self.app.wait_ready(30)
         if wait_first_poll and self.app.engine.pollers is not None:
             pollers = self.app.engine.pollers
-            await until(lambda: pollers.cycles >= len(pollers.scopes) and pollers.scopes, 30, "first poll")
+            await until(pollers.settled, 30, "first poll")
         return self.app
 
     async def stop(self) -> None:

@@ -22,7 +22,7 @@ from tests.support.emulator import API_KEY, START, Clock, graphql
 from wbauto.emulator import Emulator, State, graphql_api, model
 from wbauto.emulator.graphql_api import FEATURES
 from wbauto.emulator.state import InvalidRequest, NotFound
-from wbauto.sources import queries
+from wbauto.wbapi import queries
 
 
 @pytest.fixture
@@ -173,8 +173,8 @@ def test_version_and_collection_tags(state: State, client: httpx.Client) -> None
 
     node = versions_page(client, version.collection_id)["edges"][0]["node"]
     assert [t["name"] for t in node["tags"]] == ["b"]
-    body = graphql(client, queries.PROJECT_COLLECTIONS, entity="acme", project="p")
-    collection = body["data"]["project"]["artifactCollections"]["edges"][0]["node"]
+    body = graphql(client, queries.project_collections(1), e0="acme", p0="p")
+    collection = body["data"]["p0"]["artifactCollections"]["edges"][0]["node"]
     assert [e["node"]["name"] for e in collection["tags"]["edges"]] == ["vision"]
 
 
@@ -199,16 +199,16 @@ def test_history_steps_and_page_boundaries(state: State, client: httpx.Client, c
     assert info.last_step == 13 and info.heartbeat_at > run.created_at
 
     def steps(low: int, high: int, page: int = 100) -> list[int]:
-        body = graphql(client, queries.run_history(1), entity="acme", project="p", r0="r1", min0=low, max0=high,
+        body = graphql(client, queries.run_history(1), e0="acme", p0="p", r0="r1", min0=low, max0=high,
                        pageSize=page)
-        return [json.loads(row)["_step"] for row in body["data"]["project"]["r0"]["history"]]
+        return [json.loads(row)["_step"] for row in body["data"]["h0"]["run"]["history"]]
 
     assert steps(0, 6) == [0, 5]
     assert steps(5, 7) == [5, 6]
     assert steps(13, 14) == [13] and steps(14, 100) == []
     assert steps(0, 100, page=3) == [0, 8, 13]
-    row = json.loads(graphql(client, queries.run_history(1), entity="acme", project="p", r0="r1", min0=0,
-                             max0=1, pageSize=1)["data"]["project"]["r0"]["history"][0])
+    row = json.loads(graphql(client, queries.run_history(1), e0="acme", p0="p", r0="r1", min0=0,
+                             max0=1, pageSize=1)["data"]["h0"]["run"]["history"][0])
     assert row == {"loss": 1.0, "_step": 0, "_runtime": 2.0, "_timestamp": START.timestamp() + 2}
 
 
@@ -252,29 +252,29 @@ def test_viewer_and_entity_projects(state: State, client: httpx.Client) -> None:
         state.create_project("acme", name)
     seen, cursor = [], None
     while True:
-        page = graphql(client, queries.ENTITY_PROJECTS, entity="acme", cursor=cursor, perPage=2)
-        projects = page["data"]["entity"]["projects"]
+        page = graphql(client, queries.entity_projects(1), n0="acme", a0=cursor, perPage=2)
+        projects = page["data"]["e0"]["projects"]
         seen += [e["node"]["name"] for e in projects["edges"]]
         if not projects["pageInfo"]["hasNextPage"]:
             break
         cursor = projects["pageInfo"]["endCursor"]
     assert seen == ["p3", "p2", "p1"]
-    assert graphql(client, queries.ENTITY_PROJECTS, entity="nobody") == {"data": {"entity": None}}
+    assert graphql(client, queries.entity_projects(1), n0="nobody") == {"data": {"e0": None}}
 
 
 def test_project_collections(state: State, client: httpx.Client) -> None:
     version = state.log_artifact("acme", "p", "m", type="model")
     state.log_artifact("acme", "p", "d", type="dataset")
-    body = graphql(client, queries.PROJECT_COLLECTIONS, entity="acme", project="p")
-    project = body["data"]["project"]
+    body = graphql(client, queries.project_collections(1), e0="acme", p0="p")
+    project = body["data"]["p0"]
     held = state.project("acme", "p")
-    assert held is not None and project["entity"] == {"name": "acme"} and project["id"] == held.id
+    assert held is not None and project["name"] == "p" and project["id"] == held.id
     nodes = [e["node"] for e in project["artifactCollections"]["edges"]]
     assert [(n["__typename"], n["name"], n["defaultArtifactType"]["name"]) for n in nodes] == [
         ("ArtifactSequence", "d", "dataset"), ("ArtifactSequence", "m", "model")]
     assert nodes[1]["id"] == version.collection_id
     assert base64.b64decode(version.collection_id) == b"ArtifactCollection:1"
-    assert graphql(client, queries.PROJECT_COLLECTIONS, entity="acme", project="nope") == {"data": {"project": None}}
+    assert graphql(client, queries.project_collections(1), e0="acme", p0="nope") == {"data": {"p0": None}}
 
 
 def test_collection_versions_page_with_stable_cursors(state: State, client: httpx.Client) -> None:
@@ -309,8 +309,8 @@ def test_project_runs_newest_heartbeat_first(state: State, client: httpx.Client,
     state.create_run("acme", "p", run_id="new")
     clock.advance(1)
     state.log_history("acme", "p", "old", [{"loss": 2.0}, {"loss": 1.0, "acc": 0.5}])
-    body = graphql(client, queries.PROJECT_RUNS, entity="acme", project="p")
-    nodes = [e["node"] for e in body["data"]["project"]["runs"]["edges"]]
+    body = graphql(client, queries.project_runs(1), e0="acme", p0="p")
+    nodes = [e["node"] for e in body["data"]["p0"]["runs"]["edges"]]
     assert [n["name"] for n in nodes] == ["old", "new"]
     old = nodes[0]
     assert (old["state"], old["historyLineCount"]) == ("running", 2)
@@ -319,7 +319,8 @@ def test_project_runs_newest_heartbeat_first(state: State, client: httpx.Client,
     assert old["historyKeys"]["lastStep"] == 1
     assert old["historyKeys"]["keys"]["loss"] == {"typeCounts": [{"type": "number", "count": 2}], "previousValue": 1.0}
     assert old["historyKeys"]["keys"]["acc"]["typeCounts"][0]["count"] == 1
-    by_creation = graphql(client, queries.PROJECT_RUNS, entity="acme", project="p", order="+created_at")
+    by_creation = graphql(client, 'query { project(entityName: "acme", name: "p") { runs(order: "+created_at") '
+                                  "{ edges { node { name } } } } }")
     assert [e["node"]["name"] for e in by_creation["data"]["project"]["runs"]["edges"]] == ["old", "new"]
 
 
@@ -359,7 +360,7 @@ def test_graphql_error_shapes(client: httpx.Client) -> None:
     unknown = graphql(client, "query Q {\n  viewer { id xyzzy }\n}")
     assert unknown == {"data": None, "errors": [
         {"message": "Cannot query field 'xyzzy' on type 'User'.", "locations": [{"line": 2, "column": 15}]}]}
-    bad_variable = graphql(client, queries.ENTITY_PROJECTS, entity="acme", perPage="many")
+    bad_variable = graphql(client, queries.entity_projects(1), n0="acme", perPage="many")
     [error] = bad_variable["errors"]
     assert bad_variable["data"] is None and "$perPage" in error["message"] and error["locations"]
     bad_json = graphql(client, queries.PUSH_TO_RUN_QUEUE, entityName="a", projectName="b", queueName="c",
@@ -367,9 +368,9 @@ def test_graphql_error_shapes(client: httpx.Client) -> None:
     assert "JSONString is not valid JSON" in bad_json["errors"][0]["message"]
     syntax = graphql(client, "query {")
     assert syntax["data"] is None and syntax["errors"][0]["locations"] == [{"line": 1, "column": 8}]
-    cursor = graphql(client, queries.ENTITY_PROJECTS, entity="alice", cursor="%%%")
-    assert cursor["data"] == {"entity": {"projects": None}}
-    assert cursor["errors"][0]["path"] == ["entity", "projects"]
+    cursor = graphql(client, queries.entity_projects(1), n0="alice", a0="%%%")
+    assert cursor["data"] == {"e0": {"name": "alice", "projects": None}}
+    assert cursor["errors"][0]["path"] == ["e0", "projects"]
     assert "invalid cursor" in cursor["errors"][0]["message"]
 
 
@@ -522,13 +523,13 @@ def test_cli_serves_the_demo_seed_until_sigterm() -> None:
         url = output.get(timeout=30).removeprefix("W&B emulator: ")
         assert url.startswith("http://127.0.0.1:") and output.get(timeout=30) == f"API key: {API_KEY}"
         with httpx.Client(base_url=url, auth=("api", API_KEY)) as http:
-            body = graphql(http, queries.PROJECT_COLLECTIONS, entity="acme", project="mnist")
-            names = {e["node"]["name"] for e in body["data"]["project"]["artifactCollections"]["edges"]}
+            body = graphql(http, queries.project_collections(1), e0="acme", p0="mnist")
+            names = {e["node"]["name"] for e in body["data"]["p0"]["artifactCollections"]["edges"]}
             assert names == {"classifier"}
-            runs = graphql(http, queries.PROJECT_RUNS, entity="acme", project="mnist")["data"]["project"]["runs"]
+            runs = graphql(http, queries.project_runs(1), e0="acme", p0="mnist")["data"]["p0"]["runs"]
             assert {e["node"]["state"] for e in runs["edges"]} == {"finished", "running"}
-            registry = graphql(http, queries.PROJECT_COLLECTIONS, entity="acme-org", project="wandb-registry-model")
-            [portfolio] = registry["data"]["project"]["artifactCollections"]["edges"]
+            registry = graphql(http, queries.project_collections(1), e0="acme-org", p0="wandb-registry-model")
+            [portfolio] = registry["data"]["p0"]["artifactCollections"]["edges"]
             assert portfolio["node"]["__typename"] == "ArtifactPortfolio"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

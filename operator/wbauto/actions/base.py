@@ -32,7 +32,7 @@ class Context:
     resolver: Resolver
     http: Outbound
     kube: Any = None  # wbauto.k8s.client.Client | None
-    wandb: Any = None  # wbauto.sources.wandb.Client | None
+    wandb: Any = None  # wbauto.wbapi.client.Client | None
     app_url: str = "https://wandb.ai"
 
 

@@ -16,8 +16,8 @@ from wbauto.api.execution import RequestRecord
 from wbauto.delivery.outbox import ExecutionRecord
 from wbauto.engine import templates
 from wbauto.errors import ConfigError, DeliveryError
-from wbauto.sources import queries
-from wbauto.sources.wandb import GraphQLError, Unauthorized, Unavailable
+from wbauto.wbapi import queries
+from wbauto.wbapi.client import GraphQLError, Unauthorized, Unavailable
 
 
 def run_spec(spec: LaunchSpec, variables: dict[str, str]) -> dict[str, Any]:

@@ -32,9 +32,9 @@ from wbauto.runtime.settings import Settings
 from wbauto.runtime.world import World
 from wbauto.secrets.resolver import Resolver
 from wbauto.sources.plan import ScopeKey, needs_of, plan
-from wbauto.sources.pollers import Pollers
+from wbauto.sources.poller import Pollers
 from wbauto.sources.receiver import Receiver, ReceiverConfig
-from wbauto.sources.wandb import Client as WandbClient
+from wbauto.wbapi.client import Client as WandbClient
 
 log = logging.getLogger("wbauto.engine")
 
@@ -166,12 +166,14 @@ class Engine:
         if self.pollers is None:
             return None
         key: ScopeKey = needs_of(spec)[0]
-        health = self.pollers.health.get(key)
-        return None if health is None or health.ok else health.message
+        return self.pollers.problem(key)
 
     def _health_changed(self, key: ScopeKey) -> None:
+        def watches(scope: ScopeKey) -> bool:  # an entity scope watches each of its projects
+            return scope == key or (scope.project is None and scope.entity == key.entity)
+
         affected = [("Automation", r.namespace, r.name) for r in self.world.automations()
-                    if needs_of(r.spec)[0] == key]  # type: ignore[arg-type]
+                    if watches(needs_of(r.spec)[0])]  # type: ignore[arg-type]
         for listener in self.health_listeners:
             listener(affected)
 

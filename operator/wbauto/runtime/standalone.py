@@ -32,7 +32,7 @@ from wbauto.runtime.settings import Settings
 from wbauto.runtime.world import Key, World, key_of
 from wbauto.secrets import base as secrets_base
 from wbauto.secrets.resolver import Resolver
-from wbauto.sources.wandb import Client as WandbClient
+from wbauto.wbapi.client import Client as WandbClient
 
 log = logging.getLogger("wbauto.standalone")
 

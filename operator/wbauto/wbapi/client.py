@@ -19,7 +19,7 @@ from wbauto.delivery.retry import retry_after_seconds
 from wbauto.errors import SourceError, cut
 from wbauto.redact import REDACTOR
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|[\ud800-\udfff]")
 
 
 def printable(value: Any) -> Any:
@@ -83,7 +83,17 @@ class Client:
 
     async def execute(self, query: str, variables: Mapping[str, Any] | None = None, *,
                       scope: str = "other", allow_partial: bool = False) -> dict[str, Any]:
-        """Run one GraphQL document; returns ``data``. ``scope`` labels the request metric."""
+        """Run one GraphQL document; returns ``data``. ``scope`` labels the request metric. GraphQL
+        ``errors`` raise :class:`GraphQLError` unless ``allow_partial`` (then the data that came is used)."""
+        data, errors = await self.partial(query, variables, scope=scope)
+        if errors and not allow_partial:
+            raise GraphQLError(f"W&B GraphQL error: {error_text(errors)}", errors)
+        return data
+
+    async def partial(self, query: str, variables: Mapping[str, Any] | None = None, *,
+                      scope: str = "other") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Run one GraphQL document; returns ``data`` and the GraphQL ``errors`` that came with it (a
+        batched document can fail for one of its aliases only). Raises when there is no data at all."""
         self.requests += 1
         telemetry.POLL_REQUESTS.labels(scope).inc()
         body = json.dumps({"query": query, "variables": dict(variables or {})})
@@ -106,11 +116,16 @@ class Client:
         except ValueError as exc:
             raise SourceError(f"W&B at {self.base_url} answered HTTP {status} with a non-JSON body: "
                               f"{cut(text, 200)}") from exc
-        errors = doc.get("errors") or []
+        if not isinstance(doc, dict):
+            raise SourceError(f"W&B at {self.base_url} answered HTTP {status} with JSON that is not an object")
+        errors = [e if isinstance(e, dict) else {"message": str(e)} for e in doc.get("errors") or []]
         data = doc.get("data")
-        if errors and (data is None or not allow_partial):
-            messages = "; ".join(str(e.get("message", e)) for e in errors[:3])
-            raise GraphQLError(f"W&B GraphQL error: {cut(messages, 500)}", errors)
+        if errors and not isinstance(data, dict):
+            raise GraphQLError(f"W&B GraphQL error: {error_text(errors)}", errors)
         if status >= 400 or not isinstance(data, dict):
             raise SourceError(f"W&B at {self.base_url} answered HTTP {status} without data")
-        return data
+        return data, errors
+
+
+def error_text(errors: list[dict[str, Any]]) -> str:
+    return cut("; ".join(str(e.get("message", e)) for e in errors[:3]), 500)

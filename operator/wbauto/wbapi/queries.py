@@ -2,8 +2,9 @@
 
 Field names and argument shapes follow the W&B SDK's own queries (``ProjectArtifacts``,
 ``ArtifactCollectionAliases``, ``HistoryPage``, ``QueryProjectRuns``, ``pushToRunQueueByName``).
-Batched documents (several collections or runs in one request) are built with GraphQL aliases, so the
-number of requests per poll grows with the scopes watched, not with the automations.
+Every polling document is batched with GraphQL aliases (several entities, projects, collections or runs
+in one request), so the number of requests per poll cycle does not grow with the Automations and grows
+with the scopes only once a batch is full.
 """
 
 from __future__ import annotations
@@ -15,39 +16,42 @@ query WbautoViewer {
 }
 """
 
-ENTITY_PROJECTS = """
-query WbautoEntityProjects($entity: String!, $cursor: String, $perPage: Int = 100) {
-  entity(name: $entity) {
-    projects(after: $cursor, first: $perPage) {
-      pageInfo { endCursor hasNextPage }
-      edges { node { id name } }
-    }
-  }
-}
-"""
+def _batched(name: str, params: str, fields: list[str], extra: str = "") -> str:
+    """One query document holding ``fields`` (each under its own alias) with shared ``extra`` params."""
+    body = "\n".join(fields)
+    return f"query {name}({params}{extra}) {{\n{body}\n}}\n"
 
-PROJECT_COLLECTIONS = """
-query WbautoProjectCollections($entity: String!, $project: String!, $cursor: String, $perPage: Int = 100) {
-  project(entityName: $entity, name: $project) {
+
+def entity_projects(count: int) -> str:
+    """The projects of ``count`` entities: variables ``n<i>`` (entity name) and ``a<i>`` (page cursor)."""
+    params = ", ".join(f"$n{i}: String!, $a{i}: String" for i in range(count))
+    fields = [f"  e{i}: entity(name: $n{i}) {{ name projects(after: $a{i}, first: $perPage) {{ "
+              f"pageInfo {{ endCursor hasNextPage }} edges {{ node {{ id name }} }} }} }}" for i in range(count)]
+    return _batched("WbautoEntityProjects", params, fields, ", $perPage: Int = 100")
+
+
+def project_collections(count: int) -> str:
+    """The artifact collections of ``count`` projects: variables ``e<i>``, ``p<i>``, ``a<i>`` (page cursor)."""
+    params = ", ".join(f"$e{i}: String!, $p{i}: String!, $a{i}: String" for i in range(count))
+    fields = [f"""  p{i}: project(entityName: $e{i}, name: $p{i}) {{
     id
     name
-    entity { name }
-    artifactCollections(after: $cursor, first: $perPage) {
-      pageInfo { endCursor hasNextPage }
-      edges {
-        node {
+    artifactCollections(after: $a{i}, first: $perPage) {{
+      pageInfo {{ endCursor hasNextPage }}
+      edges {{
+        node {{
           __typename
           id
           name
           createdAt
-          defaultArtifactType { name }
-          tags { edges { node { id name } } }
-        }
-      }
-    }
-  }
-}
-"""
+          defaultArtifactType {{ name }}
+          tags {{ edges {{ node {{ id name }} }} }}
+        }}
+      }}
+    }}
+  }}""" for i in range(count)]
+    return _batched("WbautoProjectCollections", params, fields, ", $perPage: Int = 100")
+
 
 ARTIFACT_FRAGMENT = """
 fragment WbautoArtifact on Artifact {
@@ -59,8 +63,8 @@ fragment WbautoArtifact on Artifact {
   metadata
   artifactType { name }
   artifactSequence { name project { name entity { name } } }
-  tags { name }
-  aliases { alias artifactCollection { name project { name entity { name } } } }
+  tags { id name }
+  aliases { id alias artifactCollection { name project { name entity { name } } } }
   createdBy {
     __typename
     ... on Run { name user { username } }
@@ -71,10 +75,10 @@ fragment WbautoArtifact on Artifact {
 
 
 def collection_versions(count: int) -> str:
-    """Versions of ``count`` collections in one request: variables ``c<i>`` (ID) and ``after<i>``."""
+    """Versions of ``count`` collections in one request: variables ``c<i>`` (ID) and ``after<i>``. A
+    collection that no longer exists answers ``null``: positive evidence that it is gone."""
     params = ", ".join(f"$c{i}: ID!, $after{i}: String" for i in range(count))
-    fields = "\n".join(
-        f"""  c{i}: artifactCollection(id: $c{i}) {{
+    fields = [f"""  c{i}: artifactCollection(id: $c{i}) {{
     __typename
     id
     name
@@ -82,20 +86,18 @@ def collection_versions(count: int) -> str:
       pageInfo {{ endCursor hasNextPage }}
       edges {{ version node {{ ...WbautoArtifact }} }}
     }}
-  }}"""
-        for i in range(count)
-    )
-    return f"query WbautoCollectionVersions({params}, $perPage: Int = 100) {{\n{fields}\n}}\n" + ARTIFACT_FRAGMENT
+  }}""" for i in range(count)]
+    return _batched("WbautoCollectionVersions", params, fields, ", $perPage: Int = 100") + ARTIFACT_FRAGMENT
 
 
-PROJECT_RUNS = """
-query WbautoProjectRuns($entity: String!, $project: String!, $cursor: String, $perPage: Int = 100,
-                        $order: String = "-heartbeat_at") {
-  project(name: $project, entityName: $entity) {
-    runs(first: $perPage, order: $order, after: $cursor) {
-      pageInfo { endCursor hasNextPage }
-      edges {
-        node {
+def project_runs(count: int) -> str:
+    """Runs of ``count`` projects, most recent heartbeat first: variables ``e<i>``, ``p<i>``, ``a<i>``."""
+    params = ", ".join(f"$e{i}: String!, $p{i}: String!, $a{i}: String" for i in range(count))
+    fields = [f"""  p{i}: project(name: $p{i}, entityName: $e{i}) {{
+    runs(first: $perPage, order: "-heartbeat_at", after: $a{i}) {{
+      pageInfo {{ endCursor hasNextPage }}
+      edges {{
+        node {{
           id
           name
           displayName
@@ -104,26 +106,22 @@ query WbautoProjectRuns($entity: String!, $project: String!, $cursor: String, $p
           heartbeatAt
           historyLineCount
           historyKeys
-          user { name username }
-        }
-      }
-    }
-  }
-}
-"""
+          user {{ name username }}
+        }}
+      }}
+    }}
+  }}""" for i in range(count)]
+    return _batched("WbautoProjectRuns", params, fields, ", $perPage: Int = 100")
 
 
 def run_history(count: int) -> str:
-    """Exact history pages of ``count`` runs in one request: variables ``r<i>``, ``min<i>``, ``max<i>``."""
-    params = ", ".join(f"$r{i}: String!, $min{i}: Int64!, $max{i}: Int64!" for i in range(count))
-    fields = "\n".join(
-        f"    r{i}: run(name: $r{i}) {{ name history(minStep: $min{i}, maxStep: $max{i}, samples: $pageSize) }}"
-        for i in range(count)
-    )
-    return (
-        f"query WbautoRunHistory($entity: String!, $project: String!, {params}, $pageSize: Int!) {{\n"
-        f"  project(name: $project, entityName: $entity) {{\n{fields}\n  }}\n}}\n"
-    )
+    """Exact history pages of ``count`` runs (of any projects) in one request: variables ``e<i>``,
+    ``p<i>``, ``r<i>`` (run name), ``min<i>``, ``max<i>``."""
+    params = ", ".join(f"$e{i}: String!, $p{i}: String!, $r{i}: String!, $min{i}: Int64!, $max{i}: Int64!"
+                       for i in range(count))
+    fields = [f"  h{i}: project(name: $p{i}, entityName: $e{i}) {{ run(name: $r{i}) {{ name "
+              f"history(minStep: $min{i}, maxStep: $max{i}, samples: $pageSize) }} }}" for i in range(count)]
+    return _batched("WbautoRunHistory", params, fields, ", $pageSize: Int!")
 
 
 PUSH_TO_RUN_QUEUE = """

@@ -95,7 +95,8 @@ def run_once(work: Path, events: int, kill_at: float, canaries: dict[str, str]) 
                     proc.send_signal(signal.SIGINT)
                     proc.wait(timeout=30)
         history = subprocess.run([sys.executable, "-m", "wbauto", "history", "--state", str(work / "state.sqlite"),
-                                  "--limit", "2000", "-o", "wide"], capture_output=True, text=True, env=env, check=False)
+                                  "--limit", "2000", "-o", "wide"],
+                                 capture_output=True, text=True, env=env, check=False)
         (work / "history.txt").write_text(history.stdout + history.stderr)
         rows = len([line for line in history.stdout.splitlines() if "burst-" in line])
         receiver.stop()
@@ -132,8 +133,8 @@ def main() -> None:
     print(f"{'kill at':>8} {'events':>7} {'killed at':>10} {'delivered':>10} {'lost':>5} {'same-id dup':>12} "
           f"{'new-id dup':>11} {'history':>8}   canary hits (log, state, history, /metrics)")
     for kill_at in (0.05, 0.5, 0.95):
-        canaries = {"signing secret": "sig-" + secrets.token_urlsafe(24), "access token": 'tok"' + secrets.token_hex(16),
-                    "W&B API key": secrets.token_hex(20)}
+        canaries = {"signing secret": "sig-" + secrets.token_urlsafe(24),
+                    "access token": 'tok"' + secrets.token_hex(16), "W&B API key": secrets.token_hex(20)}
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             row = run_once(work, args.events, kill_at, canaries)

@@ -31,8 +31,8 @@ from tests.support.secretservers import aws
 from tests.support.secretservers.stack import GCP_PROJECT, Stack, apply_env, running
 
 from wbauto.api.secretreference import SecretReferenceSpec
-from wbauto.k8s import client as kube_client
-from wbauto.k8s import config as kube_config
+from wbauto.kube import client as kube_client
+from wbauto.kube import config as kube_config
 from wbauto.secrets.base import Context
 from wbauto.secrets.resolver import Resolver
 

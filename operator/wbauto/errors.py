@@ -6,7 +6,7 @@
     ├── SecretError              a secret could not be resolved (carries a fixed condition reason)
     ├── DeliveryError            an action attempt failed (carries ``retryable`` and the status code)
     ├── SourceError              W&B could not be read (GraphQL/HTTP error): retried with backoff
-    └── KubeError                the Kubernetes API answered with an error (see wbauto.k8s.client)
+    └── KubeError                the Kubernetes API answered with an error (see wbauto.kube.client)
 
 Messages never contain secret values: they name the object, the field and what to do.
 """

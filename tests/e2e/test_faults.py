@@ -17,8 +17,7 @@ from tests.support.faults import FaultProxy
 from tests.support.manifests import automation, webhook
 from tests.support.receiver import Receiver
 from tests.support.standalone import API_KEY, Harness, finished, until
-from wbauto.api.execution import Phase
-from wbauto.delivery.outbox import ExecutionRecord
+from wbauto.api.execution import ExecutionRecord, Phase
 from wbauto.emulator.server import Emulator
 
 PROJECT = {"project": {"entity": "acme", "project": "fraud"}}

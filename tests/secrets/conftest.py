@@ -16,8 +16,8 @@ import pytest
 from tests.secrets.helpers import Clock, Refs
 from tests.support.controlplane import ControlPlane
 from tests.support.secretservers import stack as servers
-from wbauto.k8s import client as kube_client
-from wbauto.k8s import config as kube_config
+from wbauto.kube import client as kube_client
+from wbauto.kube import config as kube_config
 from wbauto.secrets.base import Context
 from wbauto.secrets.resolver import Resolver
 

@@ -18,7 +18,7 @@ from tests.support.controlplane import ControlPlane
 from tests.support.secretservers import aws
 from tests.support.secretservers.stack import Stack
 from wbauto.api.conditions import Reason
-from wbauto.k8s.client import Client
+from wbauto.kube.client import Client
 
 
 def spec(stack: Stack, secret_id: str, **extra: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from tests.support.controlplane import ControlPlane
 from tests.support.secretservers import gcp as fake
 from tests.support.secretservers.stack import GCP_PROJECT, OPERATOR_SA, Stack, service_account_key
 from wbauto.api.conditions import Reason
-from wbauto.k8s.client import Client
+from wbauto.kube.client import Client
 from wbauto.secrets import gcp
 
 

@@ -26,7 +26,7 @@ from tests.support.secretservers import aws
 from tests.support.secretservers.stack import GCP_PROJECT, Stack
 from wbauto.api.conditions import Reason
 from wbauto.errors import SecretError
-from wbauto.k8s.client import Client
+from wbauto.kube.client import Client
 
 # the loggers wbauto.logs.setup pins to WARNING (plus grpc, which it leaves to GRPC_VERBOSITY)
 SDK_LOGGERS = ("botocore", "boto3", "urllib3", "azure", "google", "grpc", "hvac", "asyncio", "httpx", "httpcore")

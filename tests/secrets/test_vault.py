@@ -17,7 +17,7 @@ from tests.support.controlplane import ControlPlane
 from tests.support.secretservers.stack import Stack
 from tests.support.secretservers.tls import Tls
 from wbauto.api.conditions import Reason
-from wbauto.k8s.client import Client
+from wbauto.kube.client import Client
 from wbauto.secrets import vault as vault_backend
 
 pytestmark = pytest.mark.cluster

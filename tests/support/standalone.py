@@ -11,11 +11,10 @@ from typing import Any
 
 import yaml
 
-from wbauto.api.execution import Phase
-from wbauto.delivery.outbox import ExecutionRecord
+from wbauto.api.execution import ExecutionRecord, Phase
 from wbauto.emulator.server import Emulator
 from wbauto.runtime.settings import Settings
-from wbauto.runtime.standalone import Standalone
+from wbauto.runtime.standalone.runtime import Standalone
 
 API_KEY = "e2e" + "0" * 37
 

@@ -26,7 +26,7 @@ from wbauto.admission import files
 from wbauto.api.conditions import Reason
 from wbauto.cli.validate import check_document
 from wbauto.runtime.reconciler import Reconciler
-from wbauto.runtime.standalone import ManifestFolder
+from wbauto.runtime.standalone.runtime import ManifestFolder
 from wbauto.runtime.world import World, key_of
 from wbauto.secrets import base as secrets_base
 from wbauto.secrets.resolver import Resolver

@@ -7,10 +7,9 @@ import datetime
 from pathlib import Path
 
 from wbauto.api.event import Event, EventType
-from wbauto.api.execution import AutomationExecutionSpec, AutomationRef, ExecutionAction, Phase
-from wbauto.delivery.outbox import ExecutionRecord
-from wbauto.delivery.sqlite import SqliteStore
-from wbauto.k8s.store import record_of
+from wbauto.api.execution import AutomationExecutionSpec, AutomationRef, ExecutionAction, ExecutionRecord, Phase
+from wbauto.runtime.cluster.store import record_of
+from wbauto.runtime.standalone.store import SqliteStore
 
 NOW = datetime.datetime.now(datetime.UTC)
 

@@ -22,7 +22,7 @@ from wbauto.api import manifests
 from wbauto.api.conditions import Reason
 from wbauto.runtime import readiness
 from wbauto.runtime.reconciler import Reconciler
-from wbauto.runtime.standalone import ManifestFolder
+from wbauto.runtime.standalone.runtime import ManifestFolder
 from wbauto.runtime.world import World
 from wbauto.secrets import base as secrets_base
 from wbauto.secrets.resolver import Resolver

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from wbauto.actions.http import Outbound
-from wbauto.api.execution import RequestRecord
-from wbauto.delivery.outbox import ExecutionRecord
+from wbauto.api.execution import ExecutionRecord, RequestRecord
 from wbauto.secrets.resolver import Resolver
 
 
@@ -31,7 +30,7 @@ class Context:
 
     resolver: Resolver
     http: Outbound
-    kube: Any = None  # wbauto.k8s.client.Client | None
+    kube: Any = None  # wbauto.kube.client.Client | None
     wandb: Any = None  # wbauto.wbapi.client.Client | None
     app_url: str = "https://wandb.ai"
 

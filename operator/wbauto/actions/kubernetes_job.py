@@ -13,12 +13,11 @@ from typing import Any
 
 from wbauto.actions.base import Context, Result
 from wbauto.api.automation import KubernetesJobAction as JobSpec
-from wbauto.api.execution import RequestRecord
+from wbauto.api.execution import ExecutionRecord, RequestRecord
 from wbauto.api.kinds import PREFIX
-from wbauto.delivery.outbox import ExecutionRecord
 from wbauto.engine import templates
 from wbauto.errors import ConfigError, DeliveryError, KubeError
-from wbauto.k8s import client as kube
+from wbauto.kube import client as kube
 
 
 def label_value(text: str) -> str:

@@ -12,8 +12,7 @@ from typing import Any
 
 from wbauto.actions.base import Context, Result
 from wbauto.api.automation import LaunchAction as LaunchSpec
-from wbauto.api.execution import RequestRecord
-from wbauto.delivery.outbox import ExecutionRecord
+from wbauto.api.execution import ExecutionRecord, RequestRecord
 from wbauto.engine import templates
 from wbauto.errors import ConfigError, DeliveryError
 from wbauto.wbapi import queries

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wbauto.actions.base import Context, Result
-from wbauto.delivery.outbox import ExecutionRecord
+from wbauto.api.execution import ExecutionRecord
 
 
 class NoOpAction:

@@ -14,10 +14,9 @@ from wbauto.actions.base import Context, Result
 from wbauto.actions.http import Response
 from wbauto.api.automation import Severity
 from wbauto.api.automation import SlackAction as SlackSpec
-from wbauto.api.execution import RequestRecord
-from wbauto.delivery.outbox import ExecutionRecord
-from wbauto.delivery.retry import retry_after_seconds, retryable_status
+from wbauto.api.execution import ExecutionRecord, RequestRecord
 from wbauto.engine import templates
+from wbauto.engine.retry import retry_after_seconds, retryable_status
 from wbauto.errors import DeliveryError, cut
 from wbauto.redact import scrub
 

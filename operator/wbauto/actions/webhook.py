@@ -21,12 +21,11 @@ from typing import Any
 
 from wbauto.actions.base import Context, Result
 from wbauto.actions.http import Response
-from wbauto.api.execution import RequestRecord
+from wbauto.api.execution import ExecutionRecord, RequestRecord
 from wbauto.api.schema import parse_duration
 from wbauto.api.webhook import SignatureEncoding, WebhookSpec
-from wbauto.delivery.outbox import ExecutionRecord
-from wbauto.delivery.retry import retry_after_seconds, retryable_status
 from wbauto.engine import templates
+from wbauto.engine.retry import retry_after_seconds, retryable_status
 from wbauto.errors import ConfigError, DeliveryError, cut
 from wbauto.redact import MASK, scrub
 

@@ -9,6 +9,9 @@ they are resolved when the request is sent.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import re
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -88,3 +91,37 @@ class AutomationExecutionStatus(Model):
     last_attempt_time: datetime.datetime | None = Field(None, description="When the last attempt started.")
     completion_time: datetime.datetime | None = Field(None, description="When it became terminal.")
     duration_ms: int | None = Field(None, description="Event-to-completion latency in milliseconds.")
+
+
+@dataclass
+class ExecutionRecord:
+    namespace: str
+    name: str
+    spec: AutomationExecutionSpec
+    status: AutomationExecutionStatus = field(default_factory=AutomationExecutionStatus)
+    created: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
+
+    @property
+    def automation(self) -> str:
+        return self.spec.automation.name
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.phase.terminal
+
+    def with_status(self, **changes: Any) -> ExecutionRecord:
+        return ExecutionRecord(self.namespace, self.name, self.spec, self.status.model_copy(update=changes),
+                               self.created)
+
+
+DEDUPE_HORIZON = datetime.timedelta(hours=48)
+"""How long a store remembers that an execution existed, after retention removed it: longer than any
+re-detection window (a poller never replays more than 24 h; the receiver treats an identical body within
+this horizon as a redelivery), so a re-detected event never runs twice."""
+
+
+def execution_name(automation: str, automation_uid: str, event_id: str) -> str:
+    """Deterministic, so the same event never creates a second execution of the same automation."""
+    digest = hashlib.sha256(f"{automation_uid}\x1f{automation}\x1f{event_id}".encode()).hexdigest()[:12]
+    prefix = re.sub(r"[^a-z0-9-]", "-", automation.lower())[:48].strip("-.") or "automation"
+    return f"{prefix}-{digest}"

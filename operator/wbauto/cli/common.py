@@ -9,7 +9,7 @@ from pathlib import Path
 
 from wbauto.admission import files
 from wbauto.api import kinds, manifests
-from wbauto.delivery.outbox import ExecutionRecord
+from wbauto.api.execution import ExecutionRecord
 from wbauto.runtime.world import World
 
 

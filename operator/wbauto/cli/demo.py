@@ -33,7 +33,7 @@ from wbauto.api.execution import Phase
 from wbauto.cli.common import history_table
 from wbauto.emulator import require_graphql
 from wbauto.runtime.settings import Settings
-from wbauto.runtime.standalone import Standalone
+from wbauto.runtime.standalone.runtime import Standalone
 
 EXAMPLE = "01-production-alias-webhook"
 SIGNING_ENV = "WBAUTO_DEMO_SIGNING_KEY"

@@ -7,8 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+from wbauto.api.execution import ExecutionRecord
 from wbauto.cli.common import history_table
-from wbauto.delivery.outbox import ExecutionRecord
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def _records(args: argparse.Namespace) -> list[ExecutionRecord]:
     if args.state or args.manifests:
-        from wbauto.delivery.sqlite import SqliteStore
-        from wbauto.runtime.standalone import default_state_path
+        from wbauto.runtime.standalone.runtime import default_state_path
+        from wbauto.runtime.standalone.store import SqliteStore
 
         path = args.state or default_state_path(args.manifests)
         if not path.exists():
@@ -36,9 +36,9 @@ async def _records(args: argparse.Namespace) -> list[ExecutionRecord]:
             return await sqlite.history(args.namespace, args.automation, args.limit)
         finally:
             await sqlite.close()
-    from wbauto.k8s import client as kube
-    from wbauto.k8s import config
-    from wbauto.k8s.store import KubeStore
+    from wbauto.kube import client as kube
+    from wbauto.kube import config
+    from wbauto.runtime.cluster.store import KubeStore
 
     cluster = config.load(args.kubeconfig)
     client = kube.Client(cluster)

@@ -13,9 +13,8 @@ from wbauto.actions import kubernetes_job, launch, slack
 from wbauto.api import kinds
 from wbauto.api.automation import AutomationSpec
 from wbauto.api.event import Event
-from wbauto.api.execution import AutomationExecutionSpec, AutomationRef, ExecutionAction
+from wbauto.api.execution import AutomationExecutionSpec, AutomationRef, ExecutionAction, ExecutionRecord
 from wbauto.cli.common import load_world, pick
-from wbauto.delivery.outbox import ExecutionRecord
 from wbauto.engine import matching, samples, templates
 from wbauto.errors import ConfigError
 from wbauto.redact import MASK

@@ -28,11 +28,11 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_mod.from_args(args)
     logs.setup(settings.log_level, settings.log_format)
     if args.manifests is not None:
-        from wbauto.runtime import standalone
+        from wbauto.runtime.standalone import runtime as standalone
 
         return run_loop(standalone.run(settings, args.manifests, args.state))
     from wbauto.handlers import operator
-    from wbauto.k8s import config
+    from wbauto.kube import config
 
     run_loop(operator.run(settings, config.load(args.kubeconfig)))
     return 0

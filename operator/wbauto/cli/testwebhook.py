@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _cluster_world(client: Any, namespace: str) -> World:
-    from wbauto.k8s import client as kube
+    from wbauto.kube import client as kube
 
     world = World()
     for res in (kube.SECRET_REFERENCES, kube.WEBHOOKS, kube.AUTOMATIONS):
@@ -75,8 +75,8 @@ def _payload(args: argparse.Namespace, world: World) -> str:
 async def _run(args: argparse.Namespace) -> int:
     client = None
     if args.cluster or args.kubeconfig:
-        from wbauto.k8s import client as kube
-        from wbauto.k8s import config
+        from wbauto.kube import client as kube
+        from wbauto.kube import config
 
         client = kube.Client(config.load(args.kubeconfig))
     try:
@@ -125,7 +125,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _record(client: Any, namespace: str, name: str, code: int | None, error: str | None) -> None:
-    from wbauto.k8s import client as kube
+    from wbauto.kube import client as kube
 
     last: dict[str, Any] = {"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
                             .replace("+00:00", "Z"), "responseCode": code, "error": error}

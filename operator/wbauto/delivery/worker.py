@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from wbauto import telemetry
 from wbauto.actions import webhook
 from wbauto.actions.base import Action, Context, Result
-from wbauto.api.execution import Phase
-from wbauto.delivery import retry
-from wbauto.delivery.outbox import ExecutionRecord, Store
+from wbauto.api.execution import ExecutionRecord, Phase
+from wbauto.delivery.outbox import Store
 from wbauto.delivery.queue import DelayQueue
+from wbauto.engine import retry
 from wbauto.errors import ConfigError, DeliveryError, DependencyMissing, SecretError, cut
 from wbauto.redact import scrub
 

@@ -12,8 +12,8 @@ from typing import Any
 import kopf
 
 from wbauto.api import kinds
-from wbauto.k8s.config import ClusterConfig
-from wbauto.runtime.incluster import WATCHED, InCluster
+from wbauto.kube.config import ClusterConfig
+from wbauto.runtime.cluster.runtime import WATCHED, InCluster
 from wbauto.runtime.settings import Settings
 
 log = logging.getLogger("wbauto.handlers")
@@ -67,7 +67,7 @@ async def run(settings: Settings, cluster: ClusterConfig) -> None:
     registry = build_registry(runtime)
     await kopf.operator(
         registry=registry,
-        standalone=True,  # leadership is a Lease (wbauto.k8s.leader), not Kopf peering
+        standalone=True,  # leadership is a Lease (wbauto.runtime.cluster.leader), not Kopf peering
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
     )

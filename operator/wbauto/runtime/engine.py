@@ -23,8 +23,15 @@ from wbauto.actions.registry import ACTIONS
 from wbauto.actions.webhook import config as webhook_config
 from wbauto.api.automation import AutomationSpec
 from wbauto.api.event import Event
-from wbauto.api.execution import AutomationExecutionSpec, AutomationRef, ExecutionAction, Phase
-from wbauto.delivery.outbox import ExecutionRecord, Store, execution_name
+from wbauto.api.execution import (
+    AutomationExecutionSpec,
+    AutomationRef,
+    ExecutionAction,
+    ExecutionRecord,
+    Phase,
+    execution_name,
+)
+from wbauto.delivery.outbox import Store
 from wbauto.delivery.worker import Dispatcher
 from wbauto.engine import matching
 from wbauto.errors import ConfigError, KubeError, cut

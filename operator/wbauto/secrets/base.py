@@ -55,7 +55,7 @@ class Context:
     """What backends may use: the Kubernetes client (absent in standalone mode), whether local
     (file/env) sources are allowed, and the bound on concurrent blocking SDK calls."""
 
-    kube: Any = None  # wbauto.k8s.client.Client | None
+    kube: Any = None  # wbauto.kube.client.Client | None
     allow_local: bool = False
     max_threads: int = 8
     timeout: float = 10.0

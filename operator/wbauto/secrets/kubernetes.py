@@ -8,7 +8,7 @@ import binascii
 from wbauto.api.conditions import Reason
 from wbauto.api.secretreference import KubernetesSource
 from wbauto.errors import KubeError, SecretError
-from wbauto.k8s import client as kube
+from wbauto.kube import client as kube
 from wbauto.secrets import base
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from wbauto import telemetry
-from wbauto.delivery.retry import retry_after_seconds
+from wbauto.engine.retry import retry_after_seconds
 from wbauto.errors import SourceError, cut
 from wbauto.redact import REDACTOR
 

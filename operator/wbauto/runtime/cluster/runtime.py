@@ -20,12 +20,12 @@ from typing import Any
 from aiohttp import web
 
 from wbauto.api import kinds
-from wbauto.k8s import client as kube
-from wbauto.k8s.config import ClusterConfig
-from wbauto.k8s.leader import LeaderElector
-from wbauto.k8s.reporter import EventPoster, KubeExecutionReporter, KubeReporter
-from wbauto.k8s.store import KubeStore
+from wbauto.kube import client as kube
+from wbauto.kube.config import ClusterConfig
 from wbauto.runtime import http
+from wbauto.runtime.cluster.leader import LeaderElector
+from wbauto.runtime.cluster.reporter import EventPoster, KubeExecutionReporter, KubeReporter
+from wbauto.runtime.cluster.store import KubeStore
 from wbauto.runtime.engine import Engine
 from wbauto.runtime.reconciler import Reconciler
 from wbauto.runtime.settings import Settings

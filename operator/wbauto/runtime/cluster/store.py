@@ -13,9 +13,14 @@ from collections import defaultdict
 from typing import Any
 
 from wbauto.api import kinds
-from wbauto.api.execution import AutomationExecutionSpec, AutomationExecutionStatus, Phase
-from wbauto.delivery.outbox import DEDUPE_HORIZON, ExecutionRecord
-from wbauto.k8s import client as kube
+from wbauto.api.execution import (
+    DEDUPE_HORIZON,
+    AutomationExecutionSpec,
+    AutomationExecutionStatus,
+    ExecutionRecord,
+    Phase,
+)
+from wbauto.kube import client as kube
 
 log = logging.getLogger("wbauto.k8s")
 

@@ -17,7 +17,7 @@ import aiohttp
 
 from wbauto.api.kinds import GROUP, VERSION
 from wbauto.errors import KubeError, cut
-from wbauto.k8s.config import ClusterConfig
+from wbauto.kube.config import ClusterConfig
 
 
 class NotFound(KubeError):

@@ -22,13 +22,12 @@ from aiohttp import web
 from wbauto.admission import files
 from wbauto.api import kinds, manifests
 from wbauto.api.conditions import READY
-from wbauto.api.execution import Phase
-from wbauto.delivery.outbox import ExecutionRecord
-from wbauto.delivery.sqlite import SqliteStore
+from wbauto.api.execution import ExecutionRecord, Phase
 from wbauto.runtime import http
 from wbauto.runtime.engine import Engine
 from wbauto.runtime.reconciler import Reconciler
 from wbauto.runtime.settings import Settings
+from wbauto.runtime.standalone.store import SqliteStore
 from wbauto.runtime.world import Key, World, key_of
 from wbauto.secrets import base as secrets_base
 from wbauto.secrets.resolver import Resolver

@@ -25,8 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from wbauto.api.execution import AutomationExecutionSpec, AutomationExecutionStatus
-from wbauto.delivery.outbox import DEDUPE_HORIZON, ExecutionRecord
+from wbauto.api.execution import DEDUPE_HORIZON, AutomationExecutionSpec, AutomationExecutionStatus, ExecutionRecord
 
 T = TypeVar("T")
 

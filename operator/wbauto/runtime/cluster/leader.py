@@ -17,8 +17,8 @@ from typing import Any
 
 from wbauto import telemetry
 from wbauto.errors import KubeError
-from wbauto.k8s import client as kube
-from wbauto.k8s.reporter import micro_time
+from wbauto.kube import client as kube
+from wbauto.runtime.cluster.reporter import micro_time
 
 log = logging.getLogger("wbauto.leader")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from wbauto.api import kinds
 from wbauto.errors import KubeError, cut
-from wbauto.k8s import client as kube
+from wbauto.kube import client as kube
 from wbauto.redact import scrub
 from wbauto.runtime.world import Key
 

@@ -1,0 +1,1 @@
+"""The standalone runtime and its adapter: a folder of manifests, executions and cursors in SQLite."""

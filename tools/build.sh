@@ -6,7 +6,7 @@
 # A directory with a complete ".ok" stamp is reused, so a warm machine skips the build.
 # Prints the bin directories, one per line, on stdout (everything else goes to stderr).
 #
-# Usage: tools/build.sh [k8s] [etcd] [helm] [flux] [kubectl-validate]     (default: k8s etcd helm)
+# Usage: tools/build.sh [k8s] [etcd] [helm] [flux] [kubectl-validate] [node]     (default: k8s etcd helm)
 # Optional components (flux, kubectl-validate) are built only when asked for.
 set -euo pipefail
 
@@ -40,17 +40,18 @@ build() {
   echo "$out"
 }
 
+# k8s_build [CMD...]: commands of k8s.io/kubernetes/cmd (default kube-apiserver and kubectl)
 k8s_build() {
-  local minor ld p
+  local minor ld p cmds=("$@")
+  [ ${#cmds[@]} -gt 0 ] || cmds=(kube-apiserver kubectl)
   minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
   ld="-s -w"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
     ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
-  go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$ld" -o "$OUT/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
-  "$OUT/kube-apiserver" --version
+  go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$ld" -o "$OUT/" "${cmds[@]/#/k8s.io/kubernetes/cmd/}"
+  "$OUT/${cmds[0]}" --version
 }
 
 etcd_build() {
@@ -88,7 +89,9 @@ for c in "${components[@]}"; do
     etcd) build etcd "$ETCD_VERSION" -- etcd_build ;;
     helm) build helm "$HELM_VERSION" -- helm_build ;;
     flux) build flux "$FLUX_NC_VERSION" -- flux_build ;;
+    # a node for the real-Pod test: tools/node is tools/k8s (same pinned module)
+    node) build node "$K8S_VERSION" -- k8s_build kubelet kube-controller-manager kube-scheduler ;;
     kubectl-validate) build kubectl-validate "$KUBECTL_VALIDATE_VERSION" -- kubectl_validate_build ;;
-    *) log "unknown component: $c (expected k8s, etcd, helm, flux or kubectl-validate)"; exit 2 ;;
+    *) log "unknown component: $c (expected k8s, etcd, helm, flux, kubectl-validate or node)"; exit 2 ;;
   esac
 done

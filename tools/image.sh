@@ -19,8 +19,9 @@ SUITE=bookworm
 BASE_PACKAGES=(python3 python3-venv ca-certificates libstdc++6)  # libstdc++: google-re2 wheels
 # Docs, man pages and translations are not installed into the base (dpkg path excludes).
 BASE_EXCLUDES=('/usr/share/doc/*' '/usr/share/man/*' '/usr/share/info/*' '/usr/share/locale/*' '/usr/share/lintian/*')
+# containerd: the real node of tests/e2e/test_node.py runs the same image through a kubelet
 HOST_PACKAGES=(podman runc conmon catatonit mmdebstrap uidmap fuse-overlayfs slirp4netns
-               containernetworking-plugins golang-github-containers-common iptables)
+               containernetworking-plugins golang-github-containers-common iptables containerd)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -62,11 +63,11 @@ EOF
 
 ensure_host_tools() {
   local cmd missing=()
-  for cmd in podman runc conmon mmdebstrap newuidmap; do
+  for cmd in podman runc conmon mmdebstrap newuidmap containerd ctr; do
     command -v "$cmd" >/dev/null || missing+=("$cmd")
   done
   [ ${#missing[@]} -eq 0 ] && return
-  log "installing podman, runc, mmdebstrap & co. with apt-get (missing: ${missing[*]})"
+  log "installing podman, runc, mmdebstrap, containerd & co. with apt-get (missing: ${missing[*]})"
   local sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
   local start=$SECONDS

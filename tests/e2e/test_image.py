@@ -41,8 +41,10 @@ def denied_requests(cluster: ControlPlane) -> int:
     return int(sum(float(v) for v in found))
 
 
-def install(cluster: ControlPlane, team: str, emulator: Emulator) -> dict[str, Any]:
-    """``helm install`` of the chart, watching ``team``, naming the image just built; its Deployment."""
+def install(cluster: ControlPlane, team: str, emulator: Emulator, *extra: str,
+            strings: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``helm install`` of the chart, watching ``team``, naming the image just built; its Deployment.
+    ``extra`` are more ``--set`` values, ``strings`` ``--set-string`` ones."""
     release_ns = f"{team[:56].rstrip('-')}-op"
     cluster.kubectl("create", "namespace", release_ns)
     cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "wandb-api-key",
@@ -55,11 +57,43 @@ def install(cluster: ControlPlane, team: str, emulator: Emulator) -> dict[str, A
             # host networking: ports of their own, so parallel runs on one machine do not collide
             f"metrics.port={free_port()}", f"health.port={free_port()}",
             # the people ClusterRoles have fixed names; another release of this test run owns them
-            "rbac.aggregateRoles=false"]
+            "rbac.aggregateRoles=false", *extra]
     helm(cluster, "install", "wbauto", str(CHART), "-n", release_ns, "--wait=false",
-         *[arg for s in sets for arg in ("--set", s)])
+         *[arg for s in sets for arg in ("--set", s)], *[arg for s in strings for arg in ("--set-string", s)])
     deployment: dict[str, Any] = cluster.get_json("deployment", "wbauto", "-n", release_ns)
     return deployment
+
+
+def alias_event_is_delivered_once(cluster: ControlPlane, namespace: str, emulator: Emulator, receiver: Receiver,
+                                  release_ns: str, pod_name: str) -> None:
+    """Webhook + Automation in the team namespace, Ready through ``kubectl wait``; an alias event in W&B;
+    one signed delivery, the execution Finished, the Automation's lastExecution, the Lease held by the Pod."""
+    cluster.apply([*base_objects(namespace, receiver),
+                   automation("deploy", namespace=namespace, scope=PROJECT,
+                              event={"artifactAliasAdded": {"aliasRegex": "^production$"}})])
+    for kind, name in (("secretreference", "signing"), ("webhook", "hook"), ("automation", "deploy")):
+        cluster.kubectl("wait", "--for=condition=Ready", "--timeout=60s", f"{kind}/{name}", "-n", namespace)
+    first_poll(emulator)
+    emulator.state.add_alias("acme", "fraud", "fraud-model", "v0", "production", author="alice")
+    item = terminal(cluster, namespace, 1)[0]
+    assert item["status"]["phase"] == "Finished" and item["status"]["responseCode"] == 200
+    request = receiver.wait_for(1)[0]
+    assert request.signature_ok is True
+    assert request.headers["X-Wbauto-Delivery"] == item["spec"]["deliveryId"]
+    assert request.json()["event_type"] == "ADD_ARTIFACT_ALIAS"
+    wait_until(lambda: (cluster.get_json("automation", "deploy", "-n", namespace)["status"]
+                        .get("lastExecution") or {}).get("status") == "Finished", 30, "lastExecution")
+    lease = cluster.get_json("lease", "wbauto-leader", "-n", release_ns)
+    assert lease["spec"]["holderIdentity"].startswith(pod_name)  # POD_NAME, from the chart's fieldRef
+    assert len(receiver.requests) == 1, "one event, one delivery"
+
+
+def assert_no_denials(cluster: ControlPlane, denied_before: int, logs: str, *secrets: str) -> None:
+    assert denied_requests(cluster) - denied_before == 0, "the chart's RBAC refused some of the operator's requests"
+    # every 403 from the apiserver says "... is forbidden: User ..." (kopf: APIForbiddenError)
+    assert not re.search("forbidden", logs, re.IGNORECASE), logs[-3000:]
+    for secret in secrets:
+        assert secret not in logs
 
 
 def test_operator_image_runs_as_the_charts_pod(cluster: ControlPlane, namespace: str, tmp_path: Path,
@@ -80,34 +114,14 @@ def test_operator_image_runs_as_the_charts_pod(cluster: ControlPlane, namespace:
                        ca=cluster.workdir / "pki" / "ca.crt", server=cluster.server, secret=secret).start()
     try:
         pod.wait_ready(90)
-        cluster.apply([*base_objects(namespace, receiver),
-                       automation("deploy", namespace=namespace, scope=PROJECT,
-                                  event={"artifactAliasAdded": {"aliasRegex": "^production$"}})])
-        for kind, name in (("secretreference", "signing"), ("webhook", "hook"), ("automation", "deploy")):
-            cluster.kubectl("wait", "--for=condition=Ready", "--timeout=60s", f"{kind}/{name}", "-n", namespace)
-        first_poll(emulator)
-        emulator.state.add_alias("acme", "fraud", "fraud-model", "v0", "production", author="alice")
-        item = terminal(cluster, namespace, 1)[0]
-        assert item["status"]["phase"] == "Finished" and item["status"]["responseCode"] == 200
-        request = receiver.wait_for(1)[0]
-        assert request.signature_ok is True
-        assert request.headers["X-Wbauto-Delivery"] == item["spec"]["deliveryId"]
-        assert request.json()["event_type"] == "ADD_ARTIFACT_ALIAS"
-        wait_until(lambda: (cluster.get_json("automation", "deploy", "-n", namespace)["status"]
-                            .get("lastExecution") or {}).get("status") == "Finished", 30, "lastExecution")
-        lease = cluster.get_json("lease", "wbauto-leader", "-n", release_ns)
-        assert lease["spec"]["holderIdentity"].startswith("wbauto-7d9c8-x2v4q")  # POD_NAME from the fieldRef
+        alias_event_is_delivered_once(cluster, namespace, emulator, receiver, release_ns, "wbauto-7d9c8-x2v4q")
         assert pod.probe("livenessProbe")
-        assert len(receiver.requests) == 1, "one event, one delivery"
     finally:
         code = pod.stop()
         receiver.stop()
     logs = pod.logs()
     assert code == 0, f"the container did not stop cleanly on SIGTERM (exit {code}):\n{logs[-3000:]}"
-    assert denied_requests(cluster) - denied_before == 0, "the chart's RBAC refused some of the operator's requests"
-    # every 403 from the apiserver says "... is forbidden: User ..." (kopf: APIForbiddenError)
-    assert not re.search("forbidden", logs, re.IGNORECASE), logs[-3000:]
-    assert SECRET not in logs and API_KEY not in logs and token not in logs
+    assert_no_denials(cluster, denied_before, logs, SECRET, API_KEY, token)
 
 
 def test_standalone_runtime_from_the_image(tmp_path: Path, emulator: Emulator) -> None:

@@ -1,0 +1,3 @@
+module example.invalid/wbauto-tools/pause
+
+go 1.26.0

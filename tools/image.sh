@@ -166,6 +166,9 @@ build_image() {
     podman run --rm --read-only "$ref" --help >/dev/null
     log "image $ref: built in $((SECONDS - start)) s ($(podman image inspect --format '{{.Size}}' "$ref" | numfmt --to=iec))"
     prune_old localhost/wbauto "$ref" 2
+    # the build stage's layers are untagged (dangling) but are the dependency cache: drop them only
+    # when the storage has grown past 4 GB
+    if [ "$(du -sm "$dir/storage" | cut -f1)" -gt 4096 ]; then podman image prune -f >/dev/null; fi
   fi
   echo "$ref"
 }

@@ -32,7 +32,6 @@ from tests.support.secretservers.stack import GCP_PROJECT, Stack, apply_env, run
 
 from wbauto.api.secretreference import SecretReferenceSpec
 from wbauto.kube import client as kube_client
-from wbauto.kube import config as kube_config
 from wbauto.secrets.base import Context
 from wbauto.secrets.resolver import Resolver
 
@@ -127,7 +126,7 @@ def table(results: dict[str, dict[str, list[float]]], runs: int, cached_runs: in
 
 async def bench(stack: Stack, specs: dict[str, dict[str, Any]], kubeconfig: str | None, runs: int,
                 cached_runs: int) -> dict[str, dict[str, list[float]]]:
-    kube = kube_client.Client(kube_config.load(kubeconfig)) if kubeconfig else None
+    kube = kube_client.Client(kubeconfig) if kubeconfig else None
     try:
         return {backend: await measure(backend, spec, kube, runs, cached_runs) for backend, spec in specs.items()}
     finally:

@@ -17,7 +17,6 @@ from tests.secrets.helpers import Clock, Refs
 from tests.support.controlplane import ControlPlane
 from tests.support.secretservers import stack as servers
 from wbauto.kube import client as kube_client
-from wbauto.kube import config as kube_config
 from wbauto.secrets.base import Context
 from wbauto.secrets.resolver import Resolver
 
@@ -73,6 +72,6 @@ async def make_resolver(refs: Refs, clock: Clock) -> AsyncIterator[MakeResolver]
 
 @pytest.fixture
 async def kube(cluster: ControlPlane) -> AsyncIterator[kube_client.Client]:
-    client = kube_client.Client(kube_config.load(str(cluster.kubeconfig)))
+    client = kube_client.Client(str(cluster.kubeconfig))
     yield client
     await client.aclose()

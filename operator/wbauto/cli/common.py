@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import sys
 from collections.abc import Sequence
@@ -82,3 +83,12 @@ def history_table(records: Sequence[ExecutionRecord], wide: bool = False) -> str
             row.append((r.status.error or "")[:80])
         rows.append(row)
     return table(rows, headers)
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """``--kubeconfig`` and ``--context``, as kubectl reads them, on every command that reaches a cluster."""
+    suffix = f"; {what}" if what else ""
+    parser.add_argument("--kubeconfig", metavar="FILE",
+                        help="kubeconfig file (default: $KUBECONFIG, several files joined by ':', else the "
+                             f"in-cluster service account, else ~/.kube/config{suffix})")
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from wbauto.api.execution import ExecutionRecord
+from wbauto.cli import common
 from wbauto.cli.common import history_table
 
 
@@ -16,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--state", type=Path, metavar="FILE", help="a standalone runtime's SQLite state file")
     source.add_argument("--manifests", type=Path, metavar="DIR",
                         help="the manifest folder of a standalone runtime (uses its default state file)")
-    source.add_argument("--kubeconfig", help="kubeconfig (default: $KUBECONFIG or in-cluster)")
+    source.add_argument("--cluster", action="store_true", help="from the cluster (the default without "
+                        "--state or --manifests)")
+    common.add_cluster_arguments(parser)
     parser.add_argument("-n", "--namespace", help="only this namespace")
     parser.add_argument("-a", "--automation", help="only this Automation")
     parser.add_argument("--limit", type=int, default=20, help="rows (default 20)")
@@ -37,13 +40,12 @@ async def _records(args: argparse.Namespace) -> list[ExecutionRecord]:
         finally:
             await sqlite.close()
     from wbauto.kube import client as kube
-    from wbauto.kube import config
     from wbauto.runtime.cluster.store import KubeStore
 
-    cluster = config.load(args.kubeconfig)
-    client = kube.Client(cluster)
+    client = kube.Client(args.kubeconfig, args.context)
     try:
-        store = KubeStore(client, operator_namespace=cluster.namespace)
+        await client.connect()
+        store = KubeStore(client, operator_namespace=client.namespace)
         return await store.history(args.namespace, args.automation, args.limit)
     finally:
         await client.aclose()

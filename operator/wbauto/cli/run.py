@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from wbauto import logs
+from wbauto.cli import common
 from wbauto.runtime import settings as settings_mod
 
 T = TypeVar("T")
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", type=Path, metavar="FILE",
                         help="standalone runtime: SQLite file for executions, cursors and statuses "
                              "(default: ~/.local/state/wbauto/<dir>-<hash>.sqlite)")
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+    common.add_cluster_arguments(parser)
     settings_mod.add_arguments(parser)
 
 
@@ -32,9 +33,9 @@ def main(args: argparse.Namespace) -> int:
 
         return run_loop(standalone.run(settings, args.manifests, args.state))
     from wbauto.handlers import operator
-    from wbauto.kube import config
+    from wbauto.kube import client as kube
 
-    run_loop(operator.run(settings, config.load(args.kubeconfig)))
+    run_loop(operator.run(settings, kube.Client(args.kubeconfig, args.context)))
     return 0
 
 

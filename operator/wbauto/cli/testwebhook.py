@@ -19,6 +19,7 @@ from wbauto.actions.http import Outbound
 from wbauto.api import kinds
 from wbauto.api.automation import AutomationSpec
 from wbauto.api.webhook import WebhookSpec
+from wbauto.cli import common
 from wbauto.cli.common import load_world, pick
 from wbauto.engine import samples, templates
 from wbauto.errors import WbautoError, cut
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="manifest file or folder with the Webhook and its SecretReferences")
     where.add_argument("--cluster", action="store_true", help="read them from the cluster")
     parser.add_argument("-n", "--namespace", default="default")
-    parser.add_argument("--kubeconfig", help="kubeconfig (cluster mode, or kubernetes-backed secrets)")
+    common.add_cluster_arguments(parser, "cluster mode, or kubernetes-backed secrets")
     body = parser.add_mutually_exclusive_group()
     body.add_argument("--payload", help="JSON body to send")
     body.add_argument("--payload-file", type=Path, metavar="FILE", help="file with the JSON body")
@@ -74,11 +75,10 @@ def _payload(args: argparse.Namespace, world: World) -> str:
 
 async def _run(args: argparse.Namespace) -> int:
     client = None
-    if args.cluster or args.kubeconfig:
+    if args.cluster or args.kubeconfig or args.context:
         from wbauto.kube import client as kube
-        from wbauto.kube import config
 
-        client = kube.Client(config.load(args.kubeconfig))
+        client = kube.Client(args.kubeconfig, args.context)
     try:
         world = await _cluster_world(client, args.namespace) if args.cluster else load_world(args.paths,
                                                                                              args.namespace)

@@ -12,7 +12,7 @@ from typing import Any
 import kopf
 
 from wbauto.api import kinds
-from wbauto.kube.config import ClusterConfig
+from wbauto.kube import client as kube
 from wbauto.runtime.cluster.runtime import WATCHED, InCluster
 from wbauto.runtime.settings import Settings
 
@@ -21,7 +21,6 @@ log = logging.getLogger("wbauto.handlers")
 
 def build_registry(runtime: InCluster) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    cluster = runtime.cluster
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -37,15 +36,19 @@ def build_registry(runtime: InCluster) -> kopf.OperatorRegistry:
         await runtime.start()
 
     @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        # the same credentials as every other call (exec plugins run again when their token expires)
+        info = await runtime.client.login()
         return kopf.ConnectionInfo(
-            server=cluster.server,
-            ca_path=cluster.ca_file,
-            insecure=cluster.insecure,
-            token=cluster.bearer_token(),
-            certificate_path=cluster.cert_file,
-            private_key_path=cluster.key_file,
-            default_namespace=cluster.namespace,
+            server=info.server,
+            ca_data=info.ca_data,
+            insecure=info.insecure,
+            scheme="Bearer" if info.token else None,
+            token=info.token,
+            certificate_data=info.certificate_data,
+            private_key_data=info.private_key_data,
+            default_namespace=info.namespace,
+            expiration=info.expiration,
         )
 
     for kind in WATCHED:
@@ -62,8 +65,9 @@ def build_registry(runtime: InCluster) -> kopf.OperatorRegistry:
     return registry
 
 
-async def run(settings: Settings, cluster: ClusterConfig) -> None:
-    runtime = InCluster(settings, cluster)
+async def run(settings: Settings, client: kube.Client) -> None:
+    await client.connect()
+    runtime = InCluster(settings, client)
     registry = build_registry(runtime)
     await kopf.operator(
         registry=registry,

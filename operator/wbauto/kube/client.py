@@ -1,12 +1,15 @@
-"""The one boundary to the Kubernetes API (outside Kopf's own watching): a small async REST client.
+"""The one boundary to the Kubernetes API: a small async client over ``kubernetes_asyncio``.
 
-aiohttp (Kopf's own HTTP stack: one library in memory, and cheap per request). Transport errors and API
-``Status`` bodies are translated into :class:`wbauto.errors.KubeError` subclasses at this edge; nothing
-above this module sees aiohttp exceptions from Kubernetes calls.
+Credentials come from :mod:`wbauto.kube.config` (kubectl's rules: exec plugins, merged ``KUBECONFIG``,
+``--context``, in-cluster token rotation); requests go through ``kubernetes_asyncio``'s API client
+(aiohttp, Kopf's own HTTP stack), bodies as plain JSON (no model classes on the hot path). Transport
+errors and API ``Status`` bodies are translated into :class:`wbauto.errors.KubeError` subclasses at this
+edge; nothing above this module sees aiohttp or ``kubernetes_asyncio`` exceptions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -14,10 +17,11 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from wbauto.api.kinds import GROUP, VERSION
 from wbauto.errors import KubeError, cut
-from wbauto.kube.config import ClusterConfig
+from wbauto.kube.config import Credentials, Login, load
 
 
 class NotFound(KubeError):
@@ -81,34 +85,49 @@ NAMESPACES = Res("", "v1", "namespaces", namespaced=False)
 
 
 class Client:
-    """Async Kubernetes REST client. Create once per process (inside the event loop); ``aclose()`` at
-    shutdown."""
+    """Async Kubernetes client. Create it anywhere; it logs in on first use (``kubeconfig``/``context`` as
+    ``kubectl``'s flags), or wraps already loaded ``credentials``. ``aclose()`` at shutdown."""
 
-    def __init__(self, config: ClusterConfig, *, timeout: float = 30.0) -> None:
-        self.config = config
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None, *,
+                 credentials: Credentials | None = None, timeout: float = 30.0) -> None:
+        self._kubeconfig = kubeconfig
+        self._context = context
+        self._credentials = credentials
         self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._lock = asyncio.Lock()
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=64)
-            self._session = aiohttp.ClientSession(
-                base_url=self.config.server, connector=connector,
-                headers={"User-Agent": "wbauto", "Accept": "application/json"},
-                timeout=aiohttp.ClientTimeout(total=self._timeout, connect=10.0))
-        return self._session
+    async def connect(self) -> Credentials:
+        """Log in (once): load the kubeconfig or the service account."""
+        if self._credentials is None:
+            async with self._lock:
+                if self._credentials is None:
+                    self._credentials = await load(self._kubeconfig, self._context)
+        return self._credentials
+
+    @property
+    def namespace(self) -> str:
+        """The context's (or the service account's) namespace; ``connect()`` first."""
+        assert self._credentials is not None, "connect() first"
+        return self._credentials.namespace
+
+    async def login(self) -> Login:
+        return await (await self.connect()).login()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._credentials is not None:
+            await self._credentials.aclose()
+            self._credentials = None
 
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
-        headers = {"Content-Type": content_type} if content_type else {}
-        token = self.config.bearer_token()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        return headers
+    async def _send(self, method: str, path: str, *, body: Any, params: Mapping[str, str] | None,
+                    content_type: str, timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientResponse:
+        credentials = await self.connect()
+        await credentials.refresh()
+        headers = {"Accept": "application/json", "User-Agent": "wbauto", "Content-Type": content_type}
+        response: aiohttp.ClientResponse = await credentials.api.call_api(
+            path, method, query_params=list(params.items()) if params else None, header_params=headers,
+            body=body, auth_settings=["BearerToken"], _preload_content=False,
+            _request_timeout=timeout if timeout is not None else self._timeout)
+        return response
 
     async def request(
         self,
@@ -120,17 +139,16 @@ class Client:
         content_type: str = "application/json",
         timeout: float | None = None,
     ) -> Any:
-        data = None if body is None else json.dumps(body, separators=(",", ":"))
         try:
-            async with self._http().request(
-                method, path, data=data, params=params,
-                headers=self._headers(content_type if body is not None else None),
-                timeout=aiohttp.ClientTimeout(total=timeout) if timeout is not None else None,
-            ) as response:
+            response = await self._send(method, path, body=body, params=params, content_type=content_type,
+                                        timeout=timeout)
+            async with response:
                 text = await response.text()
                 if response.status >= 400:
                     raise _error(method, path, response.status, text)
                 return json.loads(text) if text else {}
+        except ApiException as exc:
+            raise KubeError(f"{method} {path}: {exc.reason or exc}", status=int(exc.status or 0)) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise KubeError(f"{method} {path}: {type(exc).__name__}: {exc}", status=0) from exc
 
@@ -207,8 +225,9 @@ class Client:
             params["labelSelector"] = label_selector
         path = res.path(namespace)
         try:
-            async with self._http().get(path, params=params, headers=self._headers(),
-                                        timeout=aiohttp.ClientTimeout(total=timeout_seconds + 30)) as response:
+            response = await self._send("GET", path, body=None, params=params, content_type="application/json",
+                                        timeout=aiohttp.ClientTimeout(total=timeout_seconds + 30))
+            async with response:
                 if response.status >= 400:
                     raise _error("WATCH", path, response.status, await response.text())
                 async for line in response.content:
@@ -221,6 +240,8 @@ class Client:
                         raise _BY_STATUS.get(code, KubeError)(f"WATCH {path}: {obj.get('message', '')}",
                                                               status=code, reason=str(obj.get("reason", "")))
                     yield event
+        except ApiException as exc:
+            raise KubeError(f"WATCH {path}: {exc.reason or exc}", status=int(exc.status or 0)) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise KubeError(f"WATCH {path}: {type(exc).__name__}: {exc}", status=0) from exc
 

@@ -21,7 +21,6 @@ from aiohttp import web
 
 from wbauto.api import kinds
 from wbauto.kube import client as kube
-from wbauto.kube.config import ClusterConfig
 from wbauto.runtime import http
 from wbauto.runtime.cluster.leader import LeaderElector
 from wbauto.runtime.cluster.reporter import EventPoster, KubeExecutionReporter, KubeReporter
@@ -41,11 +40,11 @@ SWEEP_EVERY = 5.0
 
 
 class InCluster:
-    def __init__(self, settings: Settings, cluster: ClusterConfig) -> None:
+    def __init__(self, settings: Settings, client: kube.Client) -> None:
+        """``client`` is connected (its namespace is the operator's, unless set otherwise)."""
         self.settings = settings
-        self.cluster = cluster
-        self.client = kube.Client(cluster)
-        self.operator_namespace = settings.lease_namespace or os.environ.get("POD_NAMESPACE") or cluster.namespace
+        self.client = client
+        self.operator_namespace = settings.lease_namespace or os.environ.get("POD_NAMESPACE") or client.namespace
         self.identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
         self.world = World()
         self.resolver = Resolver(secrets_base.Context(kube=self.client, allow_local=False),

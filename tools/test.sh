@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a full check: Python deps (a venv), the Go-built control plane
 # (kube-apiserver, kubectl, etcd, helm; cached outside the repo), the operator image (tools/image.sh),
-# generated-file drift, ruff, mypy, pytest.
+# operator image, generated-file drift, ruff, mypy, import-linter, pytest.
 # Extra arguments go to pytest, e.g. `bash tools/test.sh -k admission`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,6 +35,9 @@ ruff check operator tests benchmarks
 
 step "mypy (strict)"
 mypy
+
+step "import-linter (layers, and which package may import kopf, kubernetes_asyncio, the emulator)"
+lint-imports --no-cache
 
 step "pytest"
 python -m pytest -q "$@"

@@ -61,9 +61,12 @@ def test_invalid_scope_event_pairs_follow_wandb() -> None:
                           event={"artifactVersionCreated": {}}))
     assert isinstance(ok, manifests.Resource) and ok.spec.scope.kind == "collection"  # type: ignore[attr-defined]
     for scope in ({"registry": {"organization": "o", "name": "model"}},
-                  {"collection": {"entity": "a", "project": "p", "name": "c"}}, {"entity": {"name": "e"}}):
+                  {"collection": {"entity": "a", "project": "p", "name": "c"}}):
         text = messages(automation(scope=scope, event={"runStateChanged": {"states": ["FAILED"]}}))
-        assert "run events need a project scope" in text
+        assert "run events need a project or entity scope" in text
+    # the SDK's run events take a project or a team/organization entity (_BaseRunEventInput.scope)
+    team = automation(scope={"entity": {"name": "e"}}, event={"runStateChanged": {"states": ["FAILED"]}})
+    assert messages(team) == ""
 
 
 def test_display_name_limit_is_255() -> None:

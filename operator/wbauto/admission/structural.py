@@ -259,7 +259,8 @@ def _message(error: ValidationError, path: str) -> SchemaError:
     if kind in ("maxItems", "maxProperties"):
         return SchemaError(path, f"Too many: {len(value)}: must have at most {bound} items", blocking=True)
     if kind in ("minItems", "minProperties"):
-        return SchemaError(path, f"Invalid value: {len(value)}: {path} in body should have at least {bound} items")
+        unit = "items" if kind == "minItems" else "properties"
+        return SchemaError(path, f"Invalid value: {len(value)}: {path} in body should have at least {bound} {unit}")
     return SchemaError(path, f"Invalid value: {_show(value)}: {error.message}")
 
 

@@ -12,9 +12,12 @@ import functools
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from wbauto.api.conditions import Condition
+from wbauto.api.filters import ArtifactFilter, RunExpression, wandb_form
 from wbauto.api.schema import (
     DURATION,
     NOT_SPACE,
@@ -83,12 +86,39 @@ class Severity(StrEnum):
     ERROR = "ERROR"
 
 
-AggOp = Annotated[Agg, Lenient(Agg, {"AVG": "AVERAGE", "MEAN": "AVERAGE"})]
+class AnyCase:
+    """``Annotated`` marker: W&B's ``LenientStrEnum`` — an enum's values in any case, plus W&B's aliases
+    (``AVG`` = ``AVERAGE``), mapped to the canonical value. The CRD checks the spelling with CEL
+    (``lowerAscii()``), since an ``enum`` list cannot say "any case"."""
+
+    def __init__(self, enum: type[StrEnum], aliases: dict[str, str] | None = None) -> None:
+        self.aliases = dict(aliases or {})
+        self.canonical = [m.value for m in enum]
+        accepted = [*self.canonical, *self.aliases]
+        self.rule = Rule(cel=f"self.lowerAscii() in {[a.lower() for a in accepted]}".replace('"', "'"),
+                         message=f"must be one of {', '.join(self.canonical)} (in any case"
+                         + (f"; also {', '.join(self.aliases)})" if self.aliases else ")"))
+        self.longest = max(len(a) for a in accepted)
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        def normalize(value: Any) -> Any:
+            if not isinstance(value, str):
+                return value
+            upper = value.upper()
+            return self.aliases.get(upper, upper)
+
+        return core_schema.no_info_before_validator_function(normalize, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {"type": "string", "maxLength": self.longest, "x-kubernetes-validations": [self.rule.as_cel()]}
+
+
+AggOp = Annotated[Agg, AnyCase(Agg, {"AVG": "AVERAGE", "MEAN": "AVERAGE"})]
 CmpOp = Annotated[Cmp, Lenient(Cmp, {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte"})]
-ChangeTypeOp = Annotated[ChangeType, Lenient(ChangeType, {"ABS": "ABSOLUTE", "REL": "RELATIVE"})]
-DirectionOp = Annotated[Direction, Lenient(Direction, {"INC": "INCREASE", "DEC": "DECREASE"})]
-RunStateOp = Annotated[RunState, Lenient(RunState, {"CRASHED": "FAILED"})]
-SeverityOp = Annotated[Severity, Lenient(Severity, {"WARNING": "WARN"})]
+ChangeTypeOp = Annotated[ChangeType, AnyCase(ChangeType, {"ABS": "ABSOLUTE", "REL": "RELATIVE"})]
+DirectionOp = Annotated[Direction, AnyCase(Direction, {"INC": "INCREASE", "DEC": "DECREASE"})]
+RunStateOp = Annotated[RunState, AnyCase(RunState, {"CRASHED": "FAILED"})]
+SeverityOp = Annotated[Severity, AnyCase(Severity, {"WARNING": "WARN"})]
 
 
 # --- scopes -----------------------------------------------------------------------------------------
@@ -233,7 +263,8 @@ class RunMetricZScore(Model):
     mean and standard deviation of the `window` values logged before it. Inclusive comparisons."""
 
     metric: Metric = Field(description="Metric key as logged.")
-    window: int = Field(30, ge=2, le=10000, description="Number of earlier values forming the baseline.")
+    window: int = Field(30, ge=1, le=10000, description="Number of earlier values forming the baseline (a "
+                                                       "window of 1 never fires: one value has no spread).")
     threshold: float = Field(3.0, gt=0, description="z-score magnitude that fires (> 0).")
     direction: DirectionOp = Field(Direction.ANY, description="INCREASE: z >= +threshold; DECREASE: "
                                                               "z <= -threshold; ANY: |z| >= threshold.")
@@ -261,6 +292,13 @@ class Event(Model):
             "runMetricThreshold", "runMetricChange", "runMetricZScore", "runStateChanged",
             what="automation event",
         ),
+        Rule(
+            cel="!has(self.filter) || !(" + " || ".join(f"has(self.{k})" for k in (
+                "runMetricThreshold", "runMetricChange", "runMetricZScore", "runStateChanged")) + ")",
+            message="filter (on alias and tag) applies to artifact events; run events are filtered with "
+            "spec.runFilter",
+            field_path=".filter",
+        ),
     )
 
     artifact_version_created: ArtifactVersionCreated | None = Field(
@@ -278,14 +316,23 @@ class Event(Model):
     run_metric_z_score: RunMetricZScore | None = Field(
         None, alias="runMetricZScore", description="Metric z-score (RUN_METRIC_ZSCORE).")
     run_state_changed: RunStateChanged | None = Field(None, description="Run state (RUN_STATE).")
+    filter: ArtifactFilter | None = Field(
+        None, description="W&B's artifact-event filter: conditions on the alias and tag, MongoDB-style "
+        "(e.g. {alias: {$in: [production, staging]}}, {$or: [{alias: {$eq: prod}}, {tag: {$regex: ^eval}}]}). "
+        "Holds together with aliasRegex / tagRegex.")
 
     @functools.cached_property
     def key(self) -> str:
         """The camelCase key that is set, e.g. ``artifactAliasAdded``."""
         for name, info in type(self).model_fields.items():
-            if getattr(self, name) is not None:
+            if name != "filter" and getattr(self, name) is not None:
                 return info.alias or name
         raise AssertionError("validated event has a key")
+
+    @functools.cached_property
+    def filter_expression(self) -> dict[str, Any] | None:
+        """The artifact-event filter as W&B writes it, if any."""
+        return wandb_form(self.filter) if self.filter is not None else None
 
     @property
     def wandb_type(self) -> str:
@@ -318,12 +365,19 @@ WANDB_EVENT_TYPES = {
 RUN_EVENTS = ("runMetricThreshold", "runMetricChange", "runMetricZScore", "runStateChanged")
 
 
-class RunFilter(Model):
-    """Which runs a run event considers (W&B "Filter on run name" / "Filter to one user's runs")."""
+class RunFilter(RunExpression):
+    """Which runs a run event considers: W&B's run filter (``$and``/``$or``/``$nor``/``$not`` over conditions
+    on display_name, username, tags, group, state, config.<path>, ...) and two short forms, the App's
+    "Filter on run name" (nameRegex) and "Filter to one user's runs" (user). Everything given holds."""
 
     name_regex: Regex | None = Field(None, description="Only runs whose display name matches this regex.")
     user: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
         None, description="Only runs of this W&B username.")
+
+    @functools.cached_property
+    def expression(self) -> dict[str, Any]:
+        """The W&B run filter expression (without the short forms)."""
+        return wandb_form(self, skip=("nameRegex", "user"))
 
 
 # --- actions ----------------------------------------------------------------------------------------
@@ -510,9 +564,9 @@ class AutomationSpec(Model):
             field_path=".event.artifactVersionCreated",
         ),
         Rule(
-            cel=f"!({_RUN_EVENT_CEL}) || has(self.scope.project)",
-            message="run events need a project scope (W&B offers run events on projects only, not on "
-            "registries, collections or entities)",
+            cel=f"!({_RUN_EVENT_CEL}) || has(self.scope.project) || has(self.scope.entity)",
+            message="run events need a project or entity scope (W&B: run events cannot be scoped to a registry "
+            "or a collection)",
             field_path=".scope",
         ),
         Rule(

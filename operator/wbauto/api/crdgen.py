@@ -78,12 +78,14 @@ def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if isinstance(additional, dict):
         out["additionalProperties"] = structural(additional, defs)
         out.setdefault("type", "object")
+    untyped = out.pop("x-wbauto-untyped", False)  # any JSON value (the schema's CEL rules say which)
     if out.get("x-kubernetes-preserve-unknown-fields"):
-        out.setdefault("type", "object")
+        if not untyped:
+            out.setdefault("type", "object")
         out.pop("additionalProperties", None)
     if "type" not in out and "enum" in out:
         out["type"] = "string"
-    if "type" not in out and not out.get("x-kubernetes-int-or-string"):
+    if "type" not in out and not out.get("x-kubernetes-int-or-string") and not untyped:
         # an untyped value (Any): keep whatever the user writes
         out["x-kubernetes-preserve-unknown-fields"] = True
         out["type"] = "object"

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
 from wbauto.api.schema import Model
 
@@ -67,6 +68,16 @@ class RunInfo(Model):
     state: str = Field("", description="Run state (RUNNING, FINISHED, FAILED, CRASHED, KILLED).")
     previous_state: str = Field("", description="State before this event (run state events).")
     user: str = Field("", description="Username of the run's owner.")
+    tags: list[str] = Field(default_factory=list, description="The run's tags.")
+    group: str = Field("", description="The run's group (empty: none).")
+    job_type: str = Field("", description="The run's job type (empty: none).")
+    created_at: datetime.datetime | None = Field(None, description="When the run was created.")
+    heartbeat_at: datetime.datetime | None = Field(None, description="The run's last heartbeat, as read.")
+    config: SkipJsonSchema[dict[str, Any]] = Field(
+        default_factory=dict, exclude=True, description="The run's config as W&B keeps it (read for run "
+        "filters only; never stored).")
+    summary_metrics: SkipJsonSchema[dict[str, Any]] = Field(
+        default_factory=dict, exclude=True, description="The run's summary (run filters only; never stored).")
 
 
 class MetricSeries(Model):

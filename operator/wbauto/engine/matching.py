@@ -1,6 +1,7 @@
 """Matching (pure): an event and the loaded automations → the executions to create.
 
-Scope, event type, alias/tag regex, run filters (name regex, user) and ``enabled`` decide whether an
+Scope, event type, alias/tag regex, the artifact-event filter and the run filter (W&B's expressions, see
+``wbauto.engine.filters``; the name regex and user short forms) and ``enabled`` decide whether an
 automation matches. Run events fire at most once per run per 24 hours per automation (W&B's rule);
 those suppressed are not recorded. On top, an automation's ``rateLimit`` turns further matches into
 ``Skipped`` executions, so the history shows them. One event can fire many automations.
@@ -16,19 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import re2
-
 from wbauto.api.automation import REGISTRY_PREFIX, AutomationSpec, RunState, Scope
 from wbauto.api.event import Event, EventType, MetricSeries
 from wbauto.api.manifests import Resource
 from wbauto.api.schema import parse_duration
-from wbauto.engine import metrics, templates
+from wbauto.engine import filters, metrics, templates
 
 RUN_RULE = datetime.timedelta(hours=24)
 
@@ -113,29 +111,22 @@ def scope_matches(scope: Scope, event: Event) -> bool:
         return (event.entity == c.entity and event.project == c.project and event.artifact is not None
                 and event.artifact.collection == c.name)
     assert scope.entity is not None
-    return event.entity == scope.entity.name and not event.is_run_event
-
-
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
-
-
-@functools.cache
-def _compiled(pattern: str) -> re2._Regexp:
-    """Patterns come from manifests (bounded, checked at admission); compiled once each."""
-    return re2.compile(pattern, _RE2_OPTIONS)
+    return event.entity == scope.entity.name
 
 
 def _search(pattern: str | None, text: str) -> bool:
-    return pattern is None or _compiled(pattern).search(text) is not None
+    return pattern is None or filters.search(pattern, text)
 
 
 def _run_filter_ok(spec: AutomationSpec, event: Event) -> bool:
     f = spec.run_filter
     if f is None or event.run is None:
         return True
-    name_ok = _search(f.name_regex, event.run.display_name or event.run.id)
-    return name_ok and (f.user is None or f.user == event.run.user)
+    if not _search(f.name_regex, event.run.display_name or event.run.id):
+        return False
+    if f.user is not None and f.user != event.run.user:
+        return False
+    return filters.holds(f.expression, filters.run_lookup(event.run))
 
 
 ARTIFACT_EVENTS = {
@@ -221,7 +212,12 @@ def evaluate(spec: AutomationSpec, event: Event) -> tuple[Event, metrics.Evaluat
             return None
         pattern = getattr(cfg, "alias_regex", None) or getattr(cfg, "tag_regex", None)
         subject = event.alias if key == "artifactAliasAdded" else event.tag
-        return (event, None) if _search(pattern, subject) else None
+        if not _search(pattern, subject):
+            return None
+        expression = spec.event.filter_expression
+        if expression is not None and not filters.holds(expression, filters.artifact_lookup(event)):
+            return None
+        return event, None
     if not _run_filter_ok(spec, event):
         return None
     if key == "runStateChanged":

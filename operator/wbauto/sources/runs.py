@@ -54,9 +54,16 @@ def watermark(state: Mapping[str, Any]) -> datetime.datetime | None:
 
 
 def run_info(node: Mapping[str, Any], previous: str) -> RunInfo:
+    config, summary = decode(node.get("config")), decode(node.get("summaryMetrics"))
     return RunInfo(id=str(node["name"]), display_name=str(node.get("displayName") or ""),
                    state=str(node.get("state") or "").upper(), previous_state=previous.upper(),
-                   user=str((node.get("user") or {}).get("username") or ""))
+                   user=str((node.get("user") or {}).get("username") or ""),
+                   tags=[str(t) for t in node.get("tags") or []], group=str(node.get("group") or ""),
+                   job_type=str(node.get("jobType") or ""),
+                   created_at=parse_time(node["createdAt"]) if node.get("createdAt") else None,
+                   heartbeat_at=parse_time(node["heartbeatAt"]) if node.get("heartbeatAt") else None,
+                   config=config if isinstance(config, dict) else {},
+                   summary_metrics=summary if isinstance(summary, dict) else {})
 
 
 def _last_step(node: Mapping[str, Any]) -> int:

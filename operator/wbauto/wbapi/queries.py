@@ -107,6 +107,11 @@ def project_runs(count: int) -> str:
           historyLineCount
           historyKeys
           user {{ name username }}
+          tags
+          group
+          jobType
+          config
+          summaryMetrics
         }}
       }}
     }}

@@ -14,6 +14,7 @@ COMMANDS = {
     "render": ("wbauto.cli.render", "preview an Automation's payload for a sample event"),
     "test-webhook": ("wbauto.cli.testwebhook", "send a test payload through a Webhook (W&B's Test button)"),
     "history": ("wbauto.cli.history", "list executions, newest first"),
+    "import": ("wbauto.cli.importer", "write manifests for a W&B server's automations, webhooks and Slack channels"),
     "demo": ("wbauto.cli.demo", "run the no-cluster demo: emulator, receiver and engine"),
     "emulator": ("wbauto.cli.emulator", "run the W&B server emulator"),
 }

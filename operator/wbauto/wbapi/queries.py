@@ -9,6 +9,9 @@ with the scopes only once a batch is full.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 VIEWER = """
 query WbautoViewer {
   viewer { id username entity }
@@ -143,3 +146,278 @@ mutation WbautoPushToRunQueueByName(
   }
 }
 """
+
+
+# --- wbauto import: W&B's saved automations and integrations ---------------------------------------------------
+#
+# The documents the wandb SDK (0.31) sends for ``Api().automations(entity=...)`` (``GetEntityAutomations``; on
+# servers without ``QUERY_AUTOMATIONS_ON_ENTITY``, ``GetEntityAutomationsLegacy``), ``Api().automations()``
+# (``GetAutomationsLegacy``) and ``Api().integrations(entity=...)`` (``IntegrationsByEntity``), recorded from
+# the SDK (tests/integration/test_import_queries.py compares them with what the installed SDK sends). The SDK
+# leaves out the fragments of scopes and actions the server's features do not report (its
+# ``omit_automation_fragments``): :func:`omit_fragments` does the same; ``QueueJobActionFields`` is kept (the
+# SDK drops it, since it never writes that action, but wbauto converts saved Launch actions).
+
+_TRIGGER_FRAGMENTS = """
+fragment AriaActionFields on ARIATriggeredAction {
+  __typename
+  prompt
+}
+
+fragment ArtifactPortfolioScopeFields on ArtifactPortfolio {
+  __typename
+  id
+  name
+}
+
+fragment ArtifactSequenceScopeFields on ArtifactSequence {
+  __typename
+  id
+  name
+}
+
+fragment EntityScopeFields on Entity {
+  __typename
+  id
+  name
+  entityType
+}
+
+fragment FilterEventFields on FilterEventTriggeringCondition {
+  __typename
+  eventType
+  filter
+}
+
+fragment GenericWebhookActionFields on GenericWebhookTriggeredAction {
+  __typename
+  integration {
+    ...WebhookIntegrationFields
+  }
+  requestPayload
+}
+
+fragment NoOpActionFields on NoOpTriggeredAction {
+  __typename
+  noOp
+}
+
+fragment NotificationActionFields on NotificationTriggeredAction {
+  __typename
+  integration {
+    ...SlackIntegrationFields
+  }
+  title
+  message
+  severity
+}
+
+fragment PageInfoFields on PageInfo {
+  endCursor
+  hasNextPage
+}
+
+fragment ProjectScopeFields on Project {
+  __typename
+  id
+  name
+}
+
+fragment QueueJobActionFields on QueueJobTriggeredAction {
+  __typename
+  queue {
+    id
+    name
+  }
+  template
+}
+
+fragment SlackIntegrationFields on SlackIntegration {
+  __typename
+  id
+  teamName
+  channelName
+}
+
+fragment TriggerFields on Trigger {
+  __typename
+  id
+  createdAt
+  updatedAt
+  name
+  description
+  enabled
+  scope {
+    ...ProjectScopeFields
+    ...ArtifactPortfolioScopeFields
+    ...ArtifactSequenceScopeFields
+    ...EntityScopeFields
+  }
+  event: triggeringCondition {
+    ...FilterEventFields
+  }
+  action: triggeredAction {
+    ...QueueJobActionFields
+    ...NotificationActionFields
+    ...GenericWebhookActionFields
+    ...NoOpActionFields
+    ...AriaActionFields
+  }
+}
+
+fragment WebhookIntegrationFields on GenericWebhookIntegration {
+  __typename
+  id
+  name
+  urlEndpoint
+}
+"""
+
+_PROJECT_TRIGGERS_FRAGMENT = """
+fragment ProjectTriggersFields on Project {
+  __typename
+  triggers {
+    ...TriggerFields
+  }
+}
+"""
+
+GET_ENTITY_AUTOMATIONS = """
+query GetEntityAutomations($entity: String!, $cursor: String, $perPage: Int, $order: String, $filters: JSONString) {
+  scope: entity(name: $entity) {
+    triggers(after: $cursor, first: $perPage, order: $order, filters: $filters) {
+      pageInfo {
+        ...PageInfoFields
+      }
+      edges {
+        node {
+          ...TriggerFields
+        }
+      }
+    }
+  }
+}
+""" + _TRIGGER_FRAGMENTS
+
+_LEGACY_PAGE = """
+      pageInfo {
+        ...PageInfoFields
+      }
+      edges {
+        node {
+          ...ProjectTriggersFields
+        }
+      }
+    }
+  }
+}
+"""
+
+GET_ENTITY_AUTOMATIONS_LEGACY = """
+query GetEntityAutomationsLegacy($entity: String!, $cursor: String, $perPage: Int) {
+  scope: entity(name: $entity) {
+    projects(after: $cursor, first: $perPage) {""" + _LEGACY_PAGE + _TRIGGER_FRAGMENTS + _PROJECT_TRIGGERS_FRAGMENT
+
+GET_AUTOMATIONS_LEGACY = """
+query GetAutomationsLegacy($cursor: String, $perPage: Int) {
+  scope: viewer {
+    projects(after: $cursor, first: $perPage) {""" + _LEGACY_PAGE + _TRIGGER_FRAGMENTS + _PROJECT_TRIGGERS_FRAGMENT
+
+INTEGRATIONS_BY_ENTITY = """
+query IntegrationsByEntity($entity: String!, $cursor: String, $perPage: Int) {
+  entity(name: $entity) {
+    integrations(after: $cursor, first: $perPage) {
+      pageInfo {
+        ...PageInfoFields
+      }
+      edges {
+        node {
+          __typename
+          ...SlackIntegrationFields
+          ...WebhookIntegrationFields
+        }
+      }
+    }
+  }
+}
+
+fragment PageInfoFields on PageInfo {
+  endCursor
+  hasNextPage
+}
+
+fragment SlackIntegrationFields on SlackIntegration {
+  __typename
+  id
+  teamName
+  channelName
+}
+
+fragment WebhookIntegrationFields on GenericWebhookIntegration {
+  __typename
+  id
+  name
+  urlEndpoint
+}
+"""
+
+SERVER_FEATURES = """
+query WbautoServerFeatures {
+  viewer { id username entity teams(first: 100) { edges { node { name } } } }
+  serverInfo { features { name isEnabled } }
+}
+"""
+
+WEBHOOK_SECRETS = """
+query WbautoWebhookSecrets($entity: String!, $cursor: String, $perPage: Int) {
+  entity(name: $entity) {
+    integrations(after: $cursor, first: $perPage) {
+      pageInfo { endCursor hasNextPage }
+      edges { node { __typename ... on GenericWebhookIntegration { id secretRef accessTokenRef } } }
+    }
+  }
+}
+"""
+"""The names of the team secrets a webhook uses (W&B's ``createGenericWebhookIntegration`` takes them; older
+SDKs read them back): what the imported SecretReferences are named after."""
+
+ENTITY_ORGANIZATION = """
+query WbautoEntityOrganization($entity: String!) {
+  entity(name: $entity) { name entityType organization { name orgEntity { name } } }
+}
+"""
+
+COLLECTION_BY_ID = """
+query WbautoCollectionById($id: ID!) {
+  artifactCollection(id: $id) { __typename id name project { name entity { name } } }
+}
+"""
+
+RUN_QUEUES = """
+query WbautoRunQueues($entity: String!, $project: String!) {
+  project(entityName: $entity, name: $project) { runQueues { id name } }
+}
+"""
+
+FRAGMENTS_BY_FEATURE = {
+    "EntityScopeFields": "AUTOMATION_SCOPE_ENTITY",
+    "NoOpActionFields": "AUTOMATION_ACTION_NO_OP",
+    "AriaActionFields": "AUTOMATION_ACTION_ARIA",
+}
+"""The fragments the SDK sends only when the server reports the feature (``wandb.automations._compat``)."""
+
+
+def omit_fragments(document: str, names: Iterable[str]) -> str:
+    """``document`` without the named fragments: their definitions and every ``...Name`` spread."""
+    for name in names:
+        start = document.find(f"fragment {name} on ")
+        if start >= 0:
+            depth, end = 0, document.index("{", start)
+            while True:
+                depth += {"{": 1, "}": -1}.get(document[end], 0)
+                end += 1
+                if depth == 0:
+                    break
+            document = document[:start] + document[end:].lstrip("\n")
+        document = re.sub(rf"[ \t]*\.\.\.\s*{name}\b[ \t]*\n?", "", document)
+    return document

@@ -11,9 +11,12 @@ import copy
 import re
 from typing import Any
 
-from wbauto.actions.base import Context, Result
+import yaml
+
+from wbauto.actions.base import Action, Context, Lookup, Result
 from wbauto.api.automation import KubernetesJobAction as JobSpec
-from wbauto.api.execution import ExecutionRecord, RequestRecord
+from wbauto.api.event import Event
+from wbauto.api.execution import AutomationExecutionSpec, AutomationRef, ExecutionAction, ExecutionRecord, RequestRecord
 from wbauto.api.kinds import PREFIX
 from wbauto.engine import templates
 from wbauto.errors import ConfigError, DeliveryError, KubeError
@@ -66,11 +69,21 @@ def build(record: ExecutionRecord) -> dict[str, Any]:
     }
 
 
-class KubernetesJobAction:
+class KubernetesJobAction(Action):
     type = "kubernetesJob"
+
+    def describe(self, spec: JobSpec) -> str:
+        return "job"
 
     def target(self, config: dict[str, Any]) -> str:
         return "job"
+
+    def preview(self, spec: JobSpec, namespace: str, event: Event, variables: dict[str, str],
+                world: Lookup) -> str:
+        record = ExecutionRecord(namespace, "preview", AutomationExecutionSpec(
+            automation=AutomationRef(name=variables.get("automation_name", "")), event=event, variables=variables,
+            action=ExecutionAction(type=self.type, config=spec.dump()), delivery_id="preview"))
+        return yaml.safe_dump(build(record), sort_keys=False).rstrip("\n")
 
     async def execute(self, record: ExecutionRecord, attempt: int, context: Context) -> Result:
         if context.kube is None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from wbauto.actions.base import Context, Result
+from wbauto.actions.base import Action, Context, Lookup, Result
 from wbauto.api.automation import LaunchAction as LaunchSpec
+from wbauto.api.event import Event
 from wbauto.api.execution import ExecutionRecord, RequestRecord
 from wbauto.engine import templates
 from wbauto.errors import ConfigError, DeliveryError
@@ -35,11 +36,20 @@ def run_spec(spec: LaunchSpec, variables: dict[str, str]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v}
 
 
-class LaunchAction:
+class LaunchAction(Action):
     type = "launch"
+
+    def describe(self, spec: LaunchSpec) -> str:
+        return f"queue {spec.queue}"
 
     def target(self, config: dict[str, Any]) -> str:
         return f"queue {config.get('queue', '')}"
+
+    def preview(self, spec: LaunchSpec, namespace: str, event: Event, variables: dict[str, str],
+                world: Lookup) -> str:
+        where = f"{spec.queue_entity or variables.get('entity_name', '')}/{spec.queue_project}"
+        return f"# pushToRunQueueByName queue {spec.queue} ({where})\n" + json.dumps(run_spec(spec, variables),
+                                                                                      indent=2)
 
     async def execute(self, record: ExecutionRecord, attempt: int, context: Context) -> Result:
         if context.wandb is None:

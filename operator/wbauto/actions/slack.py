@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from wbauto.actions.base import Context, Result
+from wbauto.actions.base import Action, Context, Lookup, Reference, Result
 from wbauto.actions.http import Response
 from wbauto.api.automation import Severity
 from wbauto.api.automation import SlackAction as SlackSpec
+from wbauto.api.event import Event
 from wbauto.api.execution import ExecutionRecord, RequestRecord
 from wbauto.engine import templates
 from wbauto.engine.retry import retry_after_seconds, retryable_status
@@ -64,11 +65,23 @@ def _summary(v: dict[str, str]) -> str:
     return f"{v.get('event_type', '')} in {v.get('entity_name', '')}/{v.get('project_name', '')}"
 
 
-class SlackAction:
+class SlackAction(Action):
     type = "slack"
+
+    def references(self, spec: SlackSpec) -> list[Reference]:
+        refs = (("spec.action.slack.tokenRef", spec.token_ref),
+                ("spec.action.slack.incomingWebhookRef", spec.incoming_webhook_ref))
+        return [Reference("SecretReference", ref.name, field) for field, ref in refs if ref is not None]
+
+    def describe(self, spec: SlackSpec) -> str:
+        return spec.channel or "incoming-webhook"
 
     def target(self, config: dict[str, Any]) -> str:
         return str(config.get("channel") or "incoming webhook")
+
+    def preview(self, spec: SlackSpec, namespace: str, event: Event, variables: dict[str, str],
+                world: Lookup) -> str:
+        return json.dumps(message(spec, variables, "https://wandb.ai"), indent=2)
 
     async def execute(self, record: ExecutionRecord, attempt: int, context: Context) -> Result:
         spec = SlackSpec.model_validate(record.spec.action.config)

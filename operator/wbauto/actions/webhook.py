@@ -12,19 +12,21 @@ replays and stale requests.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 
-from wbauto.actions.base import Context, Result
+from wbauto.actions.base import DEFAULT_POLICY, Action, Context, Lookup, Reference, Result
 from wbauto.actions.http import Response
+from wbauto.api.automation import WebhookAction as WebhookActionSpec
+from wbauto.api.event import Event
 from wbauto.api.execution import ExecutionRecord, RequestRecord
 from wbauto.api.schema import parse_duration
 from wbauto.api.webhook import SignatureEncoding, WebhookSpec
-from wbauto.engine import templates
+from wbauto.engine import retry, templates
 from wbauto.engine.retry import retry_after_seconds, retryable_status
 from wbauto.errors import ConfigError, DeliveryError, cut
 from wbauto.redact import MASK, scrub
@@ -47,21 +49,26 @@ def sign_bound(secret: str, delivery_id: str, timestamp: str, body: bytes) -> st
     return "v1=" + base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
-@functools.lru_cache(maxsize=512)
-def _endpoint(snapshot: str) -> WebhookSpec:
-    return WebhookSpec.model_validate_json(snapshot)
-
-
 def endpoint_of(record: ExecutionRecord) -> WebhookSpec | None:
-    """The Webhook snapshot of an execution, parsed once per distinct snapshot."""
-    endpoint = record.spec.action.config.get("endpoint")
-    return _endpoint(json.dumps(endpoint, sort_keys=True)) if endpoint else None
+    """The Webhook snapshot of an execution, parsed once per execution (kept in the record's memo)."""
+    if "endpoint" not in record.memo:
+        endpoint = record.spec.action.config.get("endpoint")
+        record.memo["endpoint"] = WebhookSpec.model_validate(endpoint) if endpoint else None
+    found: WebhookSpec | None = record.memo["endpoint"]
+    return found
 
 
 def config(webhook_name: str, webhook: WebhookSpec | None, payload: str | None) -> dict[str, Any]:
     """The snapshot stored in the execution."""
     return {"webhook": webhook_name, "endpoint": webhook.dump() if webhook is not None else None,
             "payload": payload}
+
+
+def endpoint_references(spec: WebhookSpec) -> list[Reference]:
+    """The SecretReferences a Webhook uses, and the fields naming them."""
+    refs = [("spec.secretRef", spec.secret_ref), ("spec.accessTokenRef", spec.access_token_ref)]
+    refs += [(f"spec.payloadSecretRefs[{i}]", r) for i, r in enumerate(spec.payload_secret_refs)]
+    return [Reference("SecretReference", ref.name, field) for field, ref in refs if ref is not None]
 
 
 def secret_variables(spec: WebhookSpec) -> list[str]:
@@ -127,8 +134,48 @@ def check(spec: WebhookSpec, response: Response) -> None:
                         retry_after=retry_after_seconds(response.headers.get("Retry-After")))
 
 
-class WebhookAction:
+_SECRET_USE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
+class WebhookAction(Action):
     type = "webhook"
+
+    def references(self, spec: WebhookActionSpec) -> list[Reference]:
+        return [Reference("Webhook", spec.webhook_ref.name, "spec.action.webhook.webhookRef")]
+
+    def problems(self, spec: WebhookActionSpec, namespace: str, world: Lookup) -> str | None:
+        hook = world.webhook(namespace, spec.webhook_ref.name)
+        provided = set(secret_variables(hook)) if hook is not None else set()
+        missing = sorted(n for n in _SECRET_USE.findall(spec.payload or "") if n not in provided)
+        if hook is None or not missing:
+            return None
+        offered = ", ".join(f"${{{n}}}" for n in sorted(provided)) or "none"
+        return (f"spec.action.webhook.payload uses {', '.join(f'${{{n}}}' for n in missing)}, which Webhook "
+                f"{namespace}/{spec.webhook_ref.name} does not provide (it provides: {offered}); add the "
+                "SecretReference to the Webhook (secretRef, accessTokenRef or payloadSecretRefs) or remove it from "
+                "the payload")
+
+    def describe(self, spec: WebhookActionSpec) -> str:
+        return spec.webhook_ref.name
+
+    def snapshot(self, spec: WebhookActionSpec, namespace: str, world: Lookup) -> dict[str, Any]:
+        return config(spec.webhook_ref.name, world.webhook(namespace, spec.webhook_ref.name), spec.payload)
+
+    def policy(self, record: ExecutionRecord) -> retry.Policy:
+        endpoint = endpoint_of(record)
+        return retry.Policy.from_spec(endpoint.retry) if endpoint is not None else DEFAULT_POLICY
+
+    def preview(self, spec: WebhookActionSpec, namespace: str, event: Event, variables: dict[str, str],
+                world: Lookup) -> str:
+        hook = world.webhook(namespace, spec.webhook_ref.name)
+        names = ["SECRET", "ACCESS_TOKEN"]
+        if hook is not None:
+            names += [templates.secret_variable(r.name) for r in hook.payload_secret_refs]
+            head = f"# POST {hook.url}" + ("  (signed: X-Wandb-Signature)" if hook.secret_ref else "")
+        else:
+            head = f"# Webhook {namespace}/{spec.webhook_ref.name} is not in these manifests"
+        body = templates.render(spec.payload or templates.default_payload(), variables, dict.fromkeys(names, MASK))
+        return head + "\n" + json.dumps(json.loads(body), indent=2)
 
     def target(self, config: dict[str, Any]) -> str:
         endpoint = config.get("endpoint") or {}

@@ -100,6 +100,8 @@ class ExecutionRecord:
     spec: AutomationExecutionSpec
     status: AutomationExecutionStatus = field(default_factory=AutomationExecutionStatus)
     created: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """What actions parsed from the snapshot (never stored; shared by the record's later versions)."""
 
     @property
     def automation(self) -> str:
@@ -111,7 +113,7 @@ class ExecutionRecord:
 
     def with_status(self, **changes: Any) -> ExecutionRecord:
         return ExecutionRecord(self.namespace, self.name, self.spec, self.status.model_copy(update=changes),
-                               self.created)
+                               self.created, self.memo)
 
 
 DEDUPE_HORIZON = datetime.timedelta(hours=48)

@@ -4,20 +4,15 @@ no cluster, no W&B, no secrets — secret variables show as ``***``."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import yaml
-
-from wbauto.actions import kubernetes_job, launch, slack
+from wbauto.actions import registry
 from wbauto.api import kinds
 from wbauto.api.automation import AutomationSpec
 from wbauto.api.event import Event
-from wbauto.api.execution import AutomationExecutionSpec, AutomationRef, ExecutionAction, ExecutionRecord
 from wbauto.cli.common import load_world, pick
 from wbauto.engine import matching, samples, templates
 from wbauto.errors import ConfigError
-from wbauto.redact import MASK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,32 +47,9 @@ def main(args: argparse.Namespace) -> int:
         variables[key] = value
     print(f"# Automation {res.namespace}/{res.name}: {spec.event.wandb_type} → {spec.action.wandb_type}")
     print(f"# event: {event.summary()}")
-    action = spec.action
+    action, settings = registry.of(spec.action)
     try:
-        if action.webhook is not None:
-            webhook = world.webhook(res.namespace, action.webhook.webhook_ref.name)
-            secret_names = ["SECRET", "ACCESS_TOKEN"]
-            if webhook is not None:
-                secret_names += [templates.secret_variable(r.name) for r in webhook.payload_secret_refs]
-                print(f"# POST {webhook.url}" + ("  (signed: X-Wandb-Signature)" if webhook.secret_ref else ""))
-            else:
-                print(f"# Webhook {res.namespace}/{action.webhook.webhook_ref.name} is not in these manifests")
-            body = templates.render(action.webhook.payload or templates.default_payload(), variables,
-                                    dict.fromkeys(secret_names, MASK))
-            print(json.dumps(json.loads(body), indent=2))
-        elif action.slack is not None:
-            print(json.dumps(slack.message(action.slack, variables, "https://wandb.ai"), indent=2))
-        elif action.launch is not None:
-            print(f"# pushToRunQueueByName queue {action.launch.queue} "
-                  f"({action.launch.queue_entity or variables['entity_name']}/{action.launch.queue_project})")
-            print(json.dumps(launch.run_spec(action.launch, variables), indent=2))
-        elif action.kubernetes_job is not None:
-            record = ExecutionRecord(res.namespace, f"{res.name}-preview", AutomationExecutionSpec(
-                automation=AutomationRef(name=res.name), event=event, variables=variables,
-                action=ExecutionAction(type="kubernetesJob", config=action.config_dump()), delivery_id="preview"))
-            print(yaml.safe_dump(kubernetes_job.build(record), sort_keys=False), end="")
-        else:
-            print("# noOp: nothing is sent")
+        print(action.preview(settings, res.namespace, event, variables, world))
     except ConfigError as exc:
         print(f"error: {exc}")
         return 1

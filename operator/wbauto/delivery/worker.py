@@ -14,8 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from wbauto import telemetry
-from wbauto.actions import webhook
-from wbauto.actions.base import Action, Context, Result
+from wbauto.actions.base import DEFAULT_POLICY, Action, Context, Result
 from wbauto.api.execution import ExecutionRecord, Phase
 from wbauto.delivery.outbox import Store
 from wbauto.delivery.queue import DelayQueue
@@ -25,14 +24,8 @@ from wbauto.redact import scrub
 
 log = logging.getLogger("wbauto.delivery")
 
-DEFAULT_POLICY = retry.Policy(max_attempts=5, backoff=2.0, max_backoff=60.0)
 Key = tuple[str, str]
 OnUpdate = Callable[[ExecutionRecord], Awaitable[None]]
-
-
-def policy_of(record: ExecutionRecord) -> retry.Policy:
-    endpoint = webhook.endpoint_of(record) if record.spec.action.type == "webhook" else None
-    return retry.Policy.from_spec(endpoint.retry) if endpoint is not None else DEFAULT_POLICY
 
 
 class Dispatcher:
@@ -102,7 +95,7 @@ class Dispatcher:
         number = record.status.attempts + 1
         started_at = self._now()
         started = time.monotonic()
-        policy = policy_of(record)
+        policy = action.policy(record) if action is not None else DEFAULT_POLICY
         result: Result | None = None
         error: str | None = None
         retryable = False

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from wbauto import telemetry
+from wbauto.actions import registry
 from wbauto.actions.base import Context
 from wbauto.actions.http import Outbound
 from wbauto.actions.registry import ACTIONS
-from wbauto.actions.webhook import config as webhook_config
 from wbauto.api.automation import AutomationSpec
 from wbauto.api.event import Event
 from wbauto.api.execution import (
@@ -290,15 +290,8 @@ class Engine:
         """The execution a match creates; without ``snapshot`` only the action's type is recorded."""
         res = m.automation
         spec: AutomationSpec = res.spec  # type: ignore[assignment]
-        kind = spec.action.key
-        config: dict[str, Any]
-        if not snapshot:
-            config = {}
-        elif spec.action.webhook is not None:
-            name = spec.action.webhook.webhook_ref.name
-            config = webhook_config(name, self.world.webhook(res.namespace, name), spec.action.webhook.payload)
-        else:
-            config = spec.action.config_dump()
+        action, settings = registry.of(spec.action)
+        config = action.snapshot(settings, res.namespace, self.world) if snapshot else {}
         uid = res.uid or f"{res.namespace}/{res.name}"
         name = execution_name(res.name, uid, m.event.id)
         now = self._now()
@@ -307,7 +300,7 @@ class Engine:
                                      display_name=spec.display_name or res.name),
             event=m.event,
             variables=m.variables,
-            action=ExecutionAction(type=kind, target=ACTIONS[kind].target(config) if config else "", config=config),
+            action=ExecutionAction(type=action.type, target=action.target(config) if config else "", config=config),
             delivery_id=delivery_id(res.namespace, name),
             skip_reason=m.skip_reason,
         )

@@ -8,13 +8,13 @@ re-evaluated at once when the reference changes).
 from __future__ import annotations
 
 import datetime
-import re
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
-from wbauto.actions import egress
+from wbauto.actions import egress, registry
 from wbauto.actions import webhook as webhook_action
+from wbauto.actions.base import Reference
 from wbauto.api import kinds
 from wbauto.api.automation import AutomationSpec
 from wbauto.api.conditions import READY, Reason, summarize
@@ -25,8 +25,6 @@ from wbauto.engine import checks
 from wbauto.errors import DependencyMissing, SecretError
 from wbauto.runtime.world import World
 from wbauto.secrets.resolver import Resolver
-
-_SECRET_USE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -71,16 +69,19 @@ async def secret_reference(res: Resource, resolver: Resolver) -> Outcome:
     )
 
 
-def _reference(world: World, namespace: str, name: str, field_name: str, owner: str) -> Outcome | None:
-    """None when the SecretReference exists and is Ready; otherwise the transient outcome."""
-    if world.get(kinds.SECRET_REFERENCE.kind, namespace, name) is None:
-        return Outcome(False, Reason.SECRET_REFERENCE_NOT_FOUND,
-                       f"{field_name}: SecretReference {namespace}/{name} not found; create it and this "
-                       f"{owner} turns Ready")
-    if not world.is_ready(kinds.SECRET_REFERENCE.kind, namespace, name):
-        return Outcome(False, Reason.SECRET_REFERENCE_NOT_READY,
-                       f"{field_name}: SecretReference {namespace}/{name} is not Ready; see its status "
-                       "(kubectl describe secretreference)")
+_REASONS = {kinds.SECRET_REFERENCE.kind: (Reason.SECRET_REFERENCE_NOT_FOUND, Reason.SECRET_REFERENCE_NOT_READY),
+            kinds.WEBHOOK.kind: (Reason.WEBHOOK_NOT_FOUND, Reason.WEBHOOK_NOT_READY)}
+
+
+def _reference(world: World, namespace: str, ref: Reference, owner: str) -> Outcome | None:
+    """None when the referenced object exists and is Ready; otherwise the transient outcome."""
+    missing, not_ready = _REASONS[ref.kind]
+    if world.get(ref.kind, namespace, ref.name) is None:
+        return Outcome(False, missing, f"{ref.field}: {ref.kind} {namespace}/{ref.name} not found; create it and "
+                                       f"this {owner} turns Ready")
+    if not world.is_ready(ref.kind, namespace, ref.name):
+        return Outcome(False, not_ready, f"{ref.field}: {ref.kind} {namespace}/{ref.name} is not Ready; see its "
+                                         f"status (kubectl describe {ref.kind.lower()})")
     return None
 
 
@@ -94,13 +95,10 @@ def webhook(res: Resource, world: World, policy: egress.Policy) -> Outcome:
     if bundle_problem is not None:
         return Outcome(False, Reason.INVALID_CA_BUNDLE,
                        f"spec.caBundle: {bundle_problem}; fix the manifest and apply it again", stalled=True)
-    refs = [("spec.secretRef", spec.secret_ref), ("spec.accessTokenRef", spec.access_token_ref)]
-    refs += [(f"spec.payloadSecretRefs[{i}]", r) for i, r in enumerate(spec.payload_secret_refs)]
-    for field_name, ref in refs:
-        if ref is not None:
-            problem = _reference(world, res.namespace, ref.name, field_name, "Webhook")
-            if problem is not None:
-                return problem
+    for ref in webhook_action.endpoint_references(spec):
+        problem = _reference(world, res.namespace, ref, "Webhook")
+        if problem is not None:
+            return problem
     return Outcome(True, Reason.SUCCEEDED, f"endpoint {egress_safe_url(spec.url)} is ready")
 
 
@@ -124,58 +122,26 @@ def egress_safe_url(url: str) -> str:
 
 def automation(res: Resource, world: World) -> Outcome:
     spec: AutomationSpec = res.spec  # type: ignore[assignment]
+    action, settings = registry.of(spec.action)
     fields = {"eventType": spec.event.wandb_type, "actionType": spec.action.wandb_type,
-              "target": action_target(spec)}
+              "target": action.describe(settings)}
     problems = checks.automation(spec, res.name)
     if problems:
         text = "; ".join(str(p) for p in problems)
         return Outcome(False, Reason.INVALID_SPEC, f"invalid spec: {text}; fix the manifest and apply it again",
                        stalled=True, fields=fields)
-    action = spec.action
-    if action.webhook is not None:
-        name = action.webhook.webhook_ref.name
-        if world.get(kinds.WEBHOOK.kind, res.namespace, name) is None:
-            return Outcome(False, Reason.WEBHOOK_NOT_FOUND,
-                           f"spec.action.webhook.webhookRef: Webhook {res.namespace}/{name} not found; create "
-                           "it and this Automation turns Ready", fields=fields)
-        if not world.is_ready(kinds.WEBHOOK.kind, res.namespace, name):
-            return Outcome(False, Reason.WEBHOOK_NOT_READY,
-                           f"spec.action.webhook.webhookRef: Webhook {res.namespace}/{name} is not Ready; see "
-                           "its status (kubectl describe webhook)", fields=fields)
-        hook = world.webhook(res.namespace, name)
-        provided = set(webhook_action.secret_variables(hook)) if hook is not None else set()
-        missing = sorted(n for n in _SECRET_USE.findall(action.webhook.payload or "") if n not in provided)
-        if missing:
-            offered = ", ".join(f"${{{n}}}" for n in sorted(provided)) or "none"
-            return Outcome(False, Reason.PAYLOAD_SECRET_MISSING,
-                           f"spec.action.webhook.payload uses {', '.join(f'${{{n}}}' for n in missing)}, which "
-                           f"Webhook {res.namespace}/{name} does not provide (it provides: {offered}); add the "
-                           "SecretReference to the Webhook (secretRef, accessTokenRef or payloadSecretRefs) or "
-                           "remove it from the payload", stalled=True, fields=fields)
-    if action.slack is not None:
-        for field_name, ref in (("spec.action.slack.tokenRef", action.slack.token_ref),
-                                ("spec.action.slack.incomingWebhookRef", action.slack.incoming_webhook_ref)):
-            if ref is not None:
-                problem = _reference(world, res.namespace, ref.name, field_name, "Automation")
-                if problem is not None:
-                    return Outcome(problem.ready, problem.reason, problem.message, fields=fields)
+    for ref in action.references(settings):
+        problem = _reference(world, res.namespace, ref, "Automation")
+        if problem is not None:
+            return Outcome(problem.ready, problem.reason, problem.message, fields=fields)
+    problem_text = action.problems(settings, res.namespace, world)
+    if problem_text is not None:
+        return Outcome(False, Reason.PAYLOAD_SECRET_MISSING if "payload" in problem_text else Reason.INVALID_SPEC,
+                       problem_text, stalled=True, fields=fields)
     if not spec.enabled:
         return Outcome(True, Reason.DISABLED, "spec.enabled is false: events are not matched", fields=fields)
     return Outcome(True, Reason.SUCCEEDED, f"watching {scope_text(spec)} for {spec.event.wandb_type}",
                    fields=fields)
-
-
-def action_target(spec: AutomationSpec) -> str:
-    a = spec.action
-    if a.webhook is not None:
-        return a.webhook.webhook_ref.name
-    if a.slack is not None:
-        return a.slack.channel or "incoming-webhook"
-    if a.launch is not None:
-        return f"queue {a.launch.queue}"
-    if a.kubernetes_job is not None:
-        return "job"
-    return "-"
 
 
 def scope_text(spec: AutomationSpec) -> str:

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from wbauto.actions import registry
+from wbauto.actions import webhook as webhook_action
 from wbauto.admission.review import admit
 from wbauto.api import kinds
-from wbauto.api.automation import AutomationSpec
 from wbauto.api.manifests import Invalid, Resource
 from wbauto.api.secretreference import SecretReferenceSpec
 from wbauto.api.webhook import WebhookSpec
@@ -110,19 +111,17 @@ class World:
         return [k for k in set(self.bodies) if kind is None or k[0] == kind]
 
     def references(self, key: Key) -> list[Key]:
-        """The objects ``key`` refers to (a Webhook's SecretReferences; an Automation's Webhook and Slack
-        SecretReferences), whether or not they exist."""
+        """The objects ``key`` refers to (a Webhook's SecretReferences; what an Automation's action needs),
+        whether or not they exist."""
         kind, namespace, _ = key
         res = self.objects.get(key)
         if res is None:
             return []
-        spec: Any = res.spec
         if kind == kinds.WEBHOOK.kind:
-            return [(kinds.SECRET_REFERENCE.kind, namespace, n) for n in secret_names_of_webhook(spec)]
+            return [(r.kind, namespace, r.name) for r in webhook_action.endpoint_references(res.spec)]  # type: ignore[arg-type]
         if kind == kinds.AUTOMATION.kind:
-            hook = webhook_name_of(spec)
-            out = [(kinds.WEBHOOK.kind, namespace, hook)] if hook is not None else []
-            return out + [(kinds.SECRET_REFERENCE.kind, namespace, n) for n in secret_names_of_automation(spec)]
+            action, settings = registry.of(res.spec.action)  # type: ignore[attr-defined]
+            return [(r.kind, namespace, r.name) for r in action.references(settings)]
         return []
 
     def blocked(self, key: Key) -> str | None:
@@ -149,39 +148,9 @@ class World:
         return any(ref in self.bodies and ref not in self.ready for ref in self.references(key))
 
     def dependents(self, key: Key) -> list[Key]:
-        """Objects whose readiness depends on ``key``: Webhooks and Automations using a SecretReference,
-        Automations using a Webhook."""
-        kind, namespace, name = key
-        out: list[Key] = []
+        """Objects whose readiness depends on ``key``: those that refer to it in its namespace."""
+        kind, namespace, _ = key
         if kind not in (kinds.SECRET_REFERENCE.kind, kinds.WEBHOOK.kind):
-            return out  # nothing refers to an Automation
-        for other_key, res in self.objects.items():
-            if other_key[1] != namespace:
-                continue
-            if kind == kinds.SECRET_REFERENCE.kind and other_key[0] == kinds.WEBHOOK.kind:
-                spec: Any = res.spec
-                if name in secret_names_of_webhook(spec):
-                    out.append(other_key)
-            elif other_key[0] == kinds.AUTOMATION.kind:
-                auto: AutomationSpec = res.spec  # type: ignore[assignment]
-                if kind == kinds.WEBHOOK.kind and webhook_name_of(auto) == name:
-                    out.append(other_key)
-                if kind == kinds.SECRET_REFERENCE.kind and name in secret_names_of_automation(auto):
-                    out.append(other_key)
-        return out
+            return []  # nothing refers to an Automation
+        return [other for other in self.objects if other[1] == namespace and key in self.references(other)]
 
-
-def secret_names_of_webhook(spec: WebhookSpec) -> list[str]:
-    refs = [spec.secret_ref, spec.access_token_ref, *spec.payload_secret_refs]
-    return [r.name for r in refs if r is not None]
-
-
-def webhook_name_of(spec: AutomationSpec) -> str | None:
-    return spec.action.webhook.webhook_ref.name if spec.action.webhook is not None else None
-
-
-def secret_names_of_automation(spec: AutomationSpec) -> list[str]:
-    slack = spec.action.slack
-    if slack is None:
-        return []
-    return [r.name for r in (slack.token_ref, slack.incoming_webhook_ref) if r is not None]

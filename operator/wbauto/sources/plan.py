@@ -16,13 +16,19 @@ from wbauto.api.manifests import Resource
 from wbauto.engine import metrics
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class ScopeKey:
     entity: str
     project: str | None  # None: every project of the entity
 
     def __str__(self) -> str:
         return f"{self.entity}/{self.project or '*'}"
+
+    def __lt__(self, other: ScopeKey) -> bool:
+        """By entity, the entity scope (project None) before its projects: an entity scope and project scopes of
+        the same entity sort together (run events on a team scope come with project scopes of that team)."""
+        return ((self.entity, self.project is not None, self.project or "")
+                < (other.entity, other.project is not None, other.project or ""))
 
 
 @dataclass

@@ -455,6 +455,8 @@ class Converter:
         for key, secret in (("secretRef", signing), ("accessTokenRef", token)):
             if secret:
                 spec[key] = {"name": self.team_secret(_secret_name(secret), entity, namespace)}
+        entity = next((owner for owner, found in self.lookups.integrations.items()
+                       if any(str(i.get("id")) == integration_id for i in found)), entity)
         comment = f"W&B webhook {w_name!r} ({integration_id}) of {entity}"
         if integration_id not in self.lookups.secrets:
             comment += (": W&B did not say which team secrets it uses; set secretRef (signing) and accessTokenRef "

@@ -42,15 +42,41 @@ EDGE_VALUES: list[Any] = [
 ]
 
 
+_RUN_SCOPE = {"project": {"entity": "acme", "project": "proj"}}
+_FAILED = {"runStateChanged": {"states": ["failed", "Crashed"]}}
+
+FILTER_SEEDS: list[dict[str, Any]] = [
+    automation("alias-filter", event={"artifactLinked": {}, "filter": {
+        "alias": {"$in": ["production", "staging"], "$not": {"$regex": "^tmp"}},
+        "$or": [{"tag": {"$eq": "eval", "$exists": True}}, {"alias": {"$contains": "prod", "$size": 2}}],
+        "$nor": [{"tag": {"$nin": ["a", 1, 2.5, True]}}], "$and": [{"alias": {"$all": ["x"], "$ne": "y"}}],
+        "$not": {"tag": {"$gt": "m", "$lte": "z"}}}}),
+    automation("tag-filter", event={"artifactTagAdded": {"tagRegex": "^eval"}, "filter": {"tag": {"$ne": "wip"}}}),
+    automation("run-filter", scope=_RUN_SCOPE, event=_FAILED, runFilter={
+        "nameRegex": "^train-", "user": "alice",
+        "$and": [{"display_name": {"$contains": "resnet"}, "config.optimizer.lr": {"$gte": 0.001}}],
+        "$or": [{"tags": {"$in": ["baseline"]}}, {"summary_metrics.loss": {"$lt": 0.1}, "duration": {"$lte": 60}}],
+        "$nor": [{"group": {"$exists": False}}], "$not": {"jobType": {"$eq": "eval"}, "createdAt": {"$gt": "2026"}}}),
+    automation("team-metric", scope={"entity": {"name": "acme"}}, event={"runMetricChange": {
+        "metric": "acc", "agg": "avg", "currentWindow": 2, "changeType": "Rel", "direction": "inc", "amount": 0.3}},
+        runFilter={"$and": [{"state": {"$eq": "finished"}, "username": {"$regex": "^a"}}]}),
+    automation("zscore-one", scope=_RUN_SCOPE, event={"runMetricZScore": {"metric": "acc", "window": 1,
+                                                                          "direction": "dec"}}),
+    automation("slack-severity", action={"slack": {"incomingWebhookRef": {"name": "s"}, "severity": "warning"}}),
+]
+"""Manifests using the filter language, W&B's enum spellings in any case and run events on entity scopes
+(seeds for the mutants, besides the examples)."""
+
+
 def seeds() -> list[dict[str, Any]]:
-    """Every wbauto document in examples/ (as kubectl would read it)."""
+    """Every wbauto document in examples/ (as kubectl would read it), and :data:`FILTER_SEEDS`."""
     out: list[dict[str, Any]] = []
     for path in files.manifest_files([REPO / "examples"]):
         for entry in files.read_documents(path):
             doc = entry.value
             if isinstance(doc, dict) and doc.get("kind") in kinds.BY_KIND and doc.get("kind") != "AutomationExecution":
                 out.append(doc)
-    return out
+    return out + copy.deepcopy(FILTER_SEEDS)
 
 
 def with_namespace(doc: Any, namespace: str) -> Any:
@@ -229,4 +255,38 @@ EDGE_CASES: list[tuple[str, dict[str, Any]]] = [
     ("status string", {**webhook(), "status": "hello"}),
     ("runConfig deep", automation(action={"launch": {"queue": "q", "job": "a/b/c",
                                                      "overrides": {"runConfig": {"x": [[[[[[1]]]]]]}}}})),
+    ("filter regex lookahead", automation(event={"artifactLinked": {}, "filter": {"alias": {"$regex": "(?=x)"}}})),
+    ("filter regex empty", automation(event={"artifactLinked": {}, "filter": {"alias": {"$regex": ""}}})),
+    ("filter field unknown", automation(event={"artifactLinked": {}, "filter": {"version": {"$eq": "v1"}}})),
+    ("filter term field unknown", automation(event={"artifactLinked": {}, "filter": {"$or": [{"run": {"$eq": 1}}]}})),
+    ("filter no operator", automation(event={"artifactLinked": {}, "filter": {"alias": {}}})),
+    ("filter unknown operator", automation(event={"artifactLinked": {}, "filter": {"alias": {"$where": "x"}}})),
+    ("filter empty $or", automation(event={"artifactLinked": {}, "filter": {"$or": []}})),
+    ("filter empty term", automation(event={"artifactLinked": {}, "filter": {"$and": [{}]}})),
+    ("filter 17 terms", automation(event={"artifactLinked": {}, "filter": {"$or": [{"alias": {"$eq": i}}
+                                                                                    for i in range(17)]}})),
+    ("filter operand object", automation(event={"artifactLinked": {}, "filter": {"alias": {"$eq": {"a": [1]}}}})),
+    ("filter $in not a list", automation(event={"artifactLinked": {}, "filter": {"alias": {"$in": "prod"}}})),
+    ("filter $size negative", automation(event={"artifactLinked": {}, "filter": {"alias": {"$size": -1}}})),
+    ("filter $exists string", automation(event={"artifactLinked": {}, "filter": {"alias": {"$exists": "yes"}}})),
+    ("filter $not nested $not", automation(event={"artifactLinked": {}, "filter": {"alias": {"$not": {
+        "$not": {"$eq": 1}}}}})),
+    ("filter on a run event", automation(scope=_SCOPE, event={**_THRESHOLD, "filter": {"alias": {"$eq": "x"}}})),
+    ("run filter unknown field", automation(scope=_SCOPE, event=_THRESHOLD, runFilter={"$and": [{"host": {
+        "$eq": "gpu"}}]})),
+    ("run filter empty path", automation(scope=_SCOPE, event=_THRESHOLD, runFilter={"$and": [{"config..lr": {
+        "$eq": 1}}]})),
+    ("run filter bare config", automation(scope=_SCOPE, event=_THRESHOLD, runFilter={"$or": [{"config": {
+        "$eq": 1}}]})),
+    ("run filter on an artifact event", automation(runFilter={"$and": [{"name": {"$eq": "r"}}]})),
+    ("agg any case", automation(scope=_SCOPE, event={"runMetricThreshold": {**_THRESHOLD["runMetricThreshold"],
+                                                                            "agg": "Mean", "window": 3}})),
+    ("agg unknown", automation(scope=_SCOPE, event={"runMetricThreshold": {**_THRESHOLD["runMetricThreshold"],
+                                                                           "agg": "median"}})),
+    ("state lower case", automation(scope=_SCOPE, event={"runStateChanged": {"states": ["finished", "crashed"]}})),
+    ("state killed", automation(scope=_SCOPE, event={"runStateChanged": {"states": ["killed"]}})),
+    ("zscore window 0", automation(scope=_SCOPE, event={"runMetricZScore": {"metric": "m", "window": 0}})),
+    ("run event on entity", automation(scope={"entity": {"name": "acme"}}, event=_THRESHOLD)),
+    ("run event on registry", automation(scope={"registry": {"organization": "o", "name": "model"}},
+                                         event=_THRESHOLD)),
 ]

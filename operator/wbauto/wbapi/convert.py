@@ -470,36 +470,34 @@ class Converter:
 
     def team_secret(self, secret: str, entity: str, namespace: str) -> str:
         """The SecretReference named after the W&B team secret (written once per namespace)."""
-        key = (namespace, f"secret:{secret}")
-        if key in self._secrets:
-            return self._secrets[key]
-        name = object_name(secret, "secret")
-        self._secrets[key] = name
         comment = (f"W&B team secret {secret} of {entity}: W&B never exports secret values. Put the value in the "
                    f"Kubernetes Secret wandb-team-secrets, key {secret} (kubectl create secret generic "
                    f"wandb-team-secrets -n {namespace} --from-literal={secret}=...), or point this SecretReference "
                    "at your secret store (aws, gcp, azure, vault; see docs/secretreferences.md)")
-        self.result.documents.append(
-            Document(namespace, _secret_reference(name, namespace, "wandb-team-secrets", secret), comment))
-        return name
+        return self._secret_reference(namespace, f"secret:{secret}", object_name(secret, "secret"),
+                                      "wandb-team-secrets", secret, comment)
 
     def slack_token(self, workspace: str, namespace: str) -> str:
         """The SecretReference of a bot token for the Slack workspace (written once per namespace)."""
-        key = (namespace, f"slack:{workspace}")
-        if key in self._secrets:
-            return self._secrets[key]
-        name = object_name(f"slack-{workspace}", "slack")
-        self._secrets[key] = name
         secret_key = object_name(workspace, "slack")
         comment = (f"Slack workspace {workspace!r}: W&B posts through its own Slack app, whose token it never "
                    f"exports. Create a Slack app in the workspace with the chat:write scope, invite it to the channel, "
                    f"and put its bot token (xoxb-...) in the Kubernetes Secret wandb-slack-tokens, key {secret_key} "
                    f"(kubectl create secret generic wandb-slack-tokens -n {namespace} "
-                   f"--from-literal={secret_key}=...), "
-                   "or point this SecretReference at your secret store")
-        self.result.documents.append(
-            Document(namespace, _secret_reference(name, namespace, "wandb-slack-tokens", secret_key), comment))
-        return name
+                   f"--from-literal={secret_key}=...), or point this SecretReference at your secret store")
+        return self._secret_reference(namespace, f"slack:{workspace}", object_name(f"slack-{workspace}", "slack"),
+                                      "wandb-slack-tokens", secret_key, comment)
+
+    def _secret_reference(self, namespace: str, key: str, name: str, secret: str, secret_key: str,
+                          comment: str) -> str:
+        """A SecretReference pointing at ``secret``/``secret_key`` (a Kubernetes Secret), written once."""
+        if (namespace, key) not in self._secrets:
+            self._secrets[(namespace, key)] = name
+            doc = {"apiVersion": kinds.API_VERSION, "kind": kinds.SECRET_REFERENCE.kind,
+                   "metadata": {"name": name, "namespace": namespace},
+                   "spec": {"kubernetes": {"name": secret, "key": secret_key}}}
+            self.result.documents.append(Document(namespace, doc, comment))
+        return self._secrets[(namespace, key)]
 
     def unreferenced_integrations(self) -> None:
         """Webhooks no automation uses are written too (in their entity's namespace); Slack channels are
@@ -523,12 +521,6 @@ def _secret_name(ref: str) -> str:
     text = ref.strip()
     text = text.removeprefix("${").removesuffix("}").removeprefix("$")
     return text.rsplit("/", 1)[-1] or ref
-
-
-def _secret_reference(name: str, namespace: str, secret: str, key: str) -> dict[str, Any]:
-    return {"apiVersion": kinds.API_VERSION, "kind": kinds.SECRET_REFERENCE.kind,
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"kubernetes": {"name": secret, "key": key}}}
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:

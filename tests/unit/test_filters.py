@@ -318,3 +318,13 @@ def test_sdk_operator_classes_are_all_understood() -> None:
     assert set(KEY_TO_OP) == set(FIELD_OPERATORS) | set(LOGICAL_OPERATORS)
     for op in (Regex(val="x"), Contains(val="x"), NotIn(val=("a",)), Not(expr=FilterExpr(field="alias", op=Eq(val=1)))):
         assert sdk_json(op)
+
+
+def test_a_run_filter_does_not_turn_the_sample_event_into_an_internal_one() -> None:
+    from wbauto.engine import samples
+
+    doc = automation(scope=RUN_SCOPE, event={"runMetricThreshold": {"metric": "loss", "cmp": "$lt", "threshold": 1}},
+                     runFilter={"nameRegex": "^eval-", "$and": [{"state": {"$eq": "finished"}}]})
+    spec = parse(doc).spec  # type: ignore[union-attr]
+    event, evaluation = samples.sample_event(spec)  # type: ignore[arg-type]
+    assert event.type is EventType.RUN_METRIC and evaluation is not None

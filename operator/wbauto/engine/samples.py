@@ -63,7 +63,7 @@ def sample_event(spec: AutomationSpec, now: datetime.datetime | None = None) -> 
                           new_from=len(values) - 1)
     history = Event(id="sample", type=EventType.RUN_HISTORY, time=now, source=Source.TEST, author=run.user,
                     entity=entity, project=project, run=run, metrics=[series])
-    accepted = matching.evaluate(spec, history)
+    accepted = matching.evaluate(spec.model_copy(update={"run_filter": None}), history)  # the sample run is made up
     if accepted is None:
         return history, None
     return accepted

@@ -308,8 +308,12 @@ async def test_sdk_made_automations_import_validate_and_fire(
     assert await asyncio.to_thread(cli, argv) == 0
     printed = capsys.readouterr().out
     rows = {re.split(r"\s{2,}", line)[1]: line for line in printed.splitlines() if line.startswith("Automation ")}
-    result = await importer.fetch_and_convert(emulator.url, API_KEY, ["acme", ORG], None)
+    result = await importer.fetch_and_convert(emulator.url, API_KEY, ["acme", ORG], None, per_page=4)  # paged
     by_name = {r.name: r for r in result.rows if r.kind == "Automation"}
+    unlisted = await importer.fetch_and_convert(emulator.url, API_KEY, [], None)  # the SDK's Api().automations()
+    entity_scoped = {"team-production-not-wip", "team-acc-zscore", "team-acc-high", "team-finished-train",
+                     "org-collection-tag-removed"}
+    assert {r.name for r in unlisted.rows if r.kind == "Automation"} == set(by_name) - entity_scoped
     assert set(by_name) == set(sdk_made) | set(expected_results) == set(rows)
     slack_made = {"prod-alias-slack", "unlinked-from-detector", "acc-jump", "team-acc-high"}
     for name in sdk_made:

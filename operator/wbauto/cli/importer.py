@@ -85,8 +85,9 @@ def main(args: argparse.Namespace) -> int:
 class Reader:
     """W&B's automations, integrations and the names behind their ids, read with one client."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, per_page: int = PER_PAGE) -> None:
         self.client = client
+        self.per_page = per_page
         self.features: set[str] = set()
         self.viewer: dict[str, Any] = {}
         self.lookups = convert.Lookups()
@@ -111,7 +112,7 @@ class Reader:
         nodes: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            data = await self.client.execute(query, {**variables, "cursor": cursor, "perPage": PER_PAGE},
+            data = await self.client.execute(query, {**variables, "cursor": cursor, "perPage": self.per_page},
                                              scope="import")
             found = connection(data) or {}
             nodes += [e["node"] for e in found.get("edges") or [] if e.get("node")]
@@ -162,7 +163,8 @@ class Reader:
             found: dict[str, str] = {}
             cursor: str | None = None
             while True:
-                data = await self.client.execute(queries.entity_projects(1), {"n0": entity, "a0": cursor},
+                data = await self.client.execute(queries.entity_projects(1), {"n0": entity, "a0": cursor,
+                                                                                "perPage": self.per_page},
                                                  scope="import")
                 listing = ((data.get("e0") or {}).get("projects")) or {}
                 found.update({str(e["node"]["id"]): str(e["node"]["name"]) for e in listing.get("edges") or []
@@ -229,10 +231,10 @@ class Reader:
 
 
 async def fetch_and_convert(url: str, key: str, entities: list[str], namespace: str | None,
-                            ca_file: str | None = None) -> convert.Result:
+                            ca_file: str | None = None, per_page: int = PER_PAGE) -> convert.Result:
     client = Client(url, key, ca_file=ca_file)
     try:
-        reader = Reader(client)
+        reader = Reader(client, per_page)
         await reader.start()
         listed: list[tuple[dict[str, Any], str | None]] = []
         seen: set[str] = set()

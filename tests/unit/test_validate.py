@@ -96,6 +96,14 @@ def test_yaml_scalars_are_read_as_kubectl_reads_them(tmp_path: Path) -> None:
     assert isinstance(refused, manifests.Invalid) and refused.problems[0].field == "spec.enabled"
 
 
+def test_a_float_map_key_beyond_float32_is_read_as_kubectl_reads_it() -> None:
+    from wbauto.admission import yamlload
+
+    # sigs.k8s.io/yaml: strconv.FormatFloat(key, 'g', -1, 32), +Inf written .inf (found by the manifest fuzz suite)
+    [doc] = list(yamlload.load_yaml("headers: {1e100: a, -1e39: b, 1.5: c}\n"))
+    assert doc.value == {"headers": {".inf": "a", "-.inf": "b", "1.5": "c"}}
+
+
 def _load(tmp_path: Path, extra: str) -> Any:
     from wbauto.admission import files
 

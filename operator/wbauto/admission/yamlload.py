@@ -310,6 +310,8 @@ def format_float32(value: float) -> str:
     if math.isnan(value):
         return ".nan"
     single = struct.unpack("f", struct.pack("f", value))[0]
+    if math.isinf(single):  # beyond float32's range: Go's FormatFloat(v, 'g', -1, 32) says +Inf / -Inf
+        return ".inf" if single > 0 else "-.inf"
     if single == 0:
         return "-0" if math.copysign(1.0, single) < 0 else "0"
     text = f"{single:.8e}"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from wbauto.cli.importer import admission_problems
 from wbauto.wbapi import convert
 from wbauto.wbapi.convert import Converter, Lookups, ResolvedScope
 
@@ -41,7 +42,7 @@ def run_filter(run: Any = None, **inner: Any) -> dict[str, Any]:
 
 
 def one(t: dict[str, Any], converter: Converter | None = None) -> tuple[convert.Row, dict[str, Any] | None]:
-    converter = converter or Converter(lookups())
+    converter = converter or Converter(lookups(), check=admission_problems)
     converter.automation(t, "acme")
     row = converter.result.rows[-1]
     docs = [d.doc for d in converter.result.documents if d.doc["kind"] == "Automation"]
@@ -116,7 +117,7 @@ def test_not_convertible_says_why(t: dict[str, Any], why: str) -> None:
 
 
 def test_webhooks_their_secrets_and_payload_secrets() -> None:
-    converter = Converter(lookups())
+    converter = Converter(lookups(), check=admission_problems)
     payload = ('{"a": "${alias}", "sig": "${SIGNING_KEY}", "tok": "$DEPLOY_TOKEN", "team": "${TEAM_KEY}", '
                '"cost": "$USD"}')
     row, spec = one(trigger(action={"__typename": "GenericWebhookTriggeredAction", "integration": HOOK,
@@ -141,7 +142,7 @@ def test_webhooks_their_secrets_and_payload_secrets() -> None:
 
 
 def test_slack_and_launch() -> None:
-    converter = Converter(lookups(), namespace="ml")
+    converter = Converter(lookups(), namespace="ml", check=admission_problems)
     row, spec = one(trigger(action={"__typename": "NotificationTriggeredAction", "integration": SLACK,
                                     "title": "Hi ${alias}", "message": None, "severity": "ERROR"}), converter)
     assert spec is not None and row.result == convert.DIFFERENT
@@ -161,7 +162,7 @@ def test_slack_and_launch() -> None:
 
 
 def test_unused_integrations_are_written_or_reported() -> None:
-    converter = Converter(lookups())
+    converter = Converter(lookups(), check=admission_problems)
     converter.unreferenced_integrations()
     kinds = [(r.kind, r.result) for r in converter.result.rows]
     assert kinds == [("Webhook", convert.CONVERTED), ("Slack", convert.NOT_WRITTEN)]

@@ -23,9 +23,11 @@ from typing import Any
 
 import yaml
 
-from wbauto.api import kinds
+from wbauto.admission.review import admit
+from wbauto.api import kinds, manifests
 from wbauto.api.automation import REGISTRY_PREFIX
 from wbauto.cli.common import table
+from wbauto.engine import checks
 from wbauto.errors import SourceError
 from wbauto.wbapi import convert, queries
 from wbauto.wbapi.client import Client, GraphQLError
@@ -251,7 +253,7 @@ async def fetch_and_convert(url: str, key: str, entities: list[str], namespace: 
             await reader.integrations(owner)
     finally:
         await client.aclose()
-    converter = convert.Converter(reader.lookups, namespace=namespace)
+    converter = convert.Converter(reader.lookups, namespace=namespace, check=admission_problems)
     for trigger, listed_under in listed:
         scope = reader.lookups.scopes.get(str((trigger.get("scope") or {}).get("id") or ""))
         converter.automation(trigger, listed_under or (scope.entity if scope else ""))
@@ -263,6 +265,16 @@ async def _each(step: Callable[[dict[str, Any], str | None], Awaitable[None]],
                 items: Iterable[tuple[dict[str, Any], str | None]]) -> None:
     for trigger, entity in items:
         await step(trigger, entity)
+
+
+def admission_problems(doc: dict[str, Any]) -> list[str]:
+    """What ``wbauto validate`` would report for one manifest (schema, CEL, payload rendering)."""
+    result = admit(doc, default_namespace=str(doc["metadata"]["namespace"]))
+    if isinstance(result, manifests.Invalid):
+        return [str(p) for p in result.problems]
+    if result.kind is kinds.AUTOMATION:
+        return [str(p) for p in checks.automation(result.spec, result.name)]  # type: ignore[arg-type]
+    return []
 
 
 # --- writing ---------------------------------------------------------------------------------------------

@@ -5,15 +5,15 @@ importer looked up (a saved scope holds only an id and a name: see :class:`Looku
 *converted* (the manifest means what the automation meant), *converted with a difference* (it runs, and the
 note says what differs: a Slack app's token, a legacy event, a Launch template's fields wbauto does not
 send, ...) or *not convertible* (the note says why: an action that exists only in W&B's SaaS, a filter on a
-field wbauto cannot read, an unresolvable scope). Every manifest written is admitted offline first, as
-``wbauto validate`` admits it, so a folder the importer writes always validates.
+field wbauto cannot read, an unresolvable scope). The importer passes ``check`` (offline admission, as
+``wbauto validate`` admits), so a manifest that would not validate is reported instead of written.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,8 +168,9 @@ class Converter:
     """Converts W&B's saved automations of one import (shared names, Webhooks and SecretReferences)."""
 
     def __init__(self, lookups: Lookups, namespace_of: Mapping[str, str] | None = None,
-                 namespace: str | None = None) -> None:
+                 namespace: str | None = None, check: Callable[[dict[str, Any]], list[str]] | None = None) -> None:
         self.lookups = lookups
+        self.check = check  # what `wbauto validate` would report for a manifest (the importer passes admission)
         self._namespace = namespace
         self._namespace_of = dict(namespace_of or {})
         self.names = Names()
@@ -210,7 +211,7 @@ class Converter:
         object_ = self.names.take(namespace, kinds.AUTOMATION.kind, name, "automation")
         doc = {"apiVersion": kinds.API_VERSION, "kind": kinds.AUTOMATION.kind,
                "metadata": {"name": object_, "namespace": namespace}, "spec": spec}
-        problems = admission_problems(doc)
+        problems = self.check(doc) if self.check is not None else []
         if problems:
             self.result.rows.append(Row("Automation", name, owner, NOT_CONVERTIBLE,
                                         note="the converted manifest does not validate: " + "; ".join(problems)))
@@ -525,17 +526,3 @@ def _secret_name(ref: str) -> str:
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
-
-
-def admission_problems(doc: dict[str, Any]) -> list[str]:
-    """What ``wbauto validate`` would report for the document (schema, CEL, payload rendering)."""
-    from wbauto.admission.review import admit
-    from wbauto.api import manifests
-    from wbauto.engine import checks
-
-    result = admit(doc, default_namespace=str(doc["metadata"]["namespace"]))
-    if isinstance(result, manifests.Invalid):
-        return [str(p) for p in result.problems]
-    if result.kind is kinds.AUTOMATION:
-        return [str(p) for p in checks.automation(result.spec, result.name)]  # type: ignore[arg-type]
-    return []

@@ -59,6 +59,12 @@ HOSTILE: list[tuple[str, str | bytes, str]] = [
      "spec.url: Invalid value: url: the host must be ASCII"),
     ("bracketed IPv4", HEAD + "metadata: {name: h}\nspec: {url: 'http://[127.0.0.1]:8/x'}\n",
      "spec.url: Invalid value: url: the host must be a DNS name"),
+    # go-yaml refuses these escapes ("found invalid Unicode character escape code"); PyYAML raised ValueError
+    # (found by the manifest fuzz suite's daily seed)
+    ("escape beyond U+10FFFF", HEAD + 'metadata: {name: h}\nspec: {url: "\\U1e400000"}\n',
+     "found invalid Unicode character escape code"),
+    ("surrogate escape", HEAD + 'metadata: {name: h}\nspec: {url: "\\ud800"}\n',
+     "found invalid Unicode character escape code"),
     ("regex", "apiVersion: automations.wandb.ai/v1alpha1\nkind: Automation\nmetadata: {name: a}\nspec:\n"
               "  scope: {project: {entity: e, project: p}}\n  event: {artifactAliasAdded: {aliasRegex: '('}}\n"
               "  action: {noOp: {}}\n", "spec.event.artifactAliasAdded.aliasRegex: Invalid value"),

@@ -33,7 +33,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.parser import Parser
 from yaml.reader import Reader
 from yaml.resolver import BaseResolver
-from yaml.scanner import Scanner
+from yaml.scanner import Scanner, ScannerError
 
 MAX_DEPTH = 100
 """Deepest nesting of maps and lists accepted (the apiserver allows more; the operator cannot honour it)."""
@@ -80,6 +80,7 @@ _TIMESTAMP = re.compile(
 _INT64 = (-(2**63), 2**63 - 1)
 _UINT64_MAX = 2**64 - 1
 _MERGE = object()
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _go_int(text: str) -> int | None:
@@ -202,6 +203,21 @@ class _Loader(Reader, Scanner, Parser, Composer, _Resolver):
         Composer.__init__(self)
         _Resolver.__init__(self)
         self._depth = 0
+
+    def scan_flow_scalar_non_spaces(self, double: bool, start_mark: Any) -> list[str]:
+        """PyYAML's scan, but an escape beyond U+10FFFF or naming a surrogate is a syntax error, as in go-yaml
+        ("found invalid Unicode character escape code"), instead of a ValueError or a lone surrogate."""
+        try:
+            chunks: list[str] = super().scan_flow_scalar_non_spaces(double, start_mark)
+        except ValueError as exc:
+            raise self._bad_escape(start_mark) from exc
+        if any(_SURROGATE.search(chunk) for chunk in chunks):  # the reader refuses literal ones
+            raise self._bad_escape(start_mark)
+        return chunks
+
+    def _bad_escape(self, start_mark: Any) -> ScannerError:
+        return ScannerError("while parsing a quoted scalar", start_mark,
+                            "found invalid Unicode character escape code", self.get_mark())
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         self._depth += 1

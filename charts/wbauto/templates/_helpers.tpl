@@ -23,6 +23,26 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: wbauto
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The supported Kubernetes versions, checked here rather than by Chart.yaml's kubeVersion: offline,
+`helm template` without --kube-version assumes Helm's built-in default (v1.20.0 for a Helm built
+without release ldflags), which a kubeVersion constraint would refuse. The check runs when the version
+is real: against a cluster (lookup finds kube-system) or when --kube-version names something other
+than that default.
+*/}}
+{{- define "wbauto.checkKubeVersion" -}}
+{{- $version := .Capabilities.KubeVersion.Version -}}
+{{- $live := lookup "v1" "Namespace" "" "kube-system" -}}
+{{- if or $live (ne $version "v1.20.0") -}}
+{{- if not (semverCompare ">=1.30.0-0" $version) -}}
+{{- fail (printf "wbauto needs Kubernetes 1.30 or newer (CEL validation rules in the CRDs); this cluster is %s" $version) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "wbauto.serviceAccountName" -}}

@@ -29,6 +29,10 @@ class Entry:
     source: str
     value: Any = None
     error: str | None = None
+    path: str = ""
+    index: int = 0
+    line: int = 0  # the document's first line (1-based; 0 when unknown)
+    item: int | None = None  # the item inside a List
 
 
 def manifest_files(paths: Iterable[Path]) -> list[Path]:
@@ -73,14 +77,15 @@ def documents(path: Path, text: str) -> Iterator[Entry]:
         source = f"{path}#{doc.index}"
         if doc.error is not None:
             where = doc.error.where or (f"line {doc.line}" if doc.line else "")
-            yield Entry(source, error=f"{where}: {doc.error.message}" if where else doc.error.message)
+            message = f"{where}: {doc.error.message}" if where else doc.error.message
+            yield Entry(source, error=message, path=str(path), index=doc.index, line=doc.line)
             continue
         value = doc.value
         if isinstance(value, dict) and value.get("kind") == "List" and isinstance(value.get("items"), list):
             for sub, item in enumerate(value["items"]):
-                yield Entry(f"{source}.items[{sub}]", item)
+                yield Entry(f"{source}.items[{sub}]", item, item=sub, path=str(path), index=doc.index, line=doc.line)
         else:
-            yield Entry(source, value)
+            yield Entry(source, value, path=str(path), index=doc.index, line=doc.line)
 
 
 def read_documents(path: Path) -> Iterator[Entry]:

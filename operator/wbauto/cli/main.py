@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 COMMANDS = {
     "run": ("wbauto.cli.run", "run the operator (in-cluster via Kopf, or standalone with --manifests)"),
@@ -20,8 +21,19 @@ COMMANDS = {
 }
 
 
+def package_version() -> str:
+    """The installed package's version: pyproject.toml's, which tools/image.sh also writes into the
+    image's org.opencontainers.image.version label."""
+    try:
+        return metadata.version("wbauto")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wbauto", description="W&B Automations as Kubernetes resources.")
+    parser.add_argument("--version", action="version", version=f"wbauto {package_version()}",
+                        help="print the version (the one the image's OCI label carries) and exit")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         sub = subs.add_parser(name, help=help_text, description=help_text)

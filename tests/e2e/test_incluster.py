@@ -120,6 +120,42 @@ def test_failed_delivery_is_recorded_with_a_warning_event(cluster: ControlPlane,
         receiver.stop()
 
 
+def test_a_retrying_execution_is_an_object_and_deleting_it_cancels_it(cluster: ControlPlane, namespace: str,
+                                                                      tmp_path: Path, emulator: Emulator) -> None:
+    """The leader journals executions; one that waits for a retry becomes an AutomationExecution at once
+    (Pending, its attempts counted) and deleting it stops the retries."""
+    receiver = Receiver(default_status=503).start()
+    proc = operator_for(cluster, namespace, tmp_path, emulator)
+    proc.start()
+    try:
+        cluster.apply([*base_objects(namespace, receiver, retry={"maxAttempts": 100, "backoff": "200ms",
+                                                                 "maxBackoff": "200ms"}),
+                       automation("deploy", namespace=namespace, scope=PROJECT, event={"artifactAliasAdded": {}},
+                                  action={"webhook": {"webhookRef": {"name": "hook"},
+                                                      "payload": '{"alias": "${alias}"}'}})])
+        cluster.kubectl("wait", "--for=condition=Ready", "--timeout=60s", "automation/deploy", "-n", namespace)
+        first_poll(emulator)
+        emulator.state.add_alias("acme", "fraud", "fraud-model", "v0", "staging")
+
+        def retrying() -> dict[str, Any] | None:
+            items = [i for i in executions(cluster, namespace) if (i.get("status") or {}).get("attempts", 0) >= 1]
+            return items[0] if items else None
+
+        item = wait_until(retrying, 60, "a retrying AutomationExecution")
+        assert item["status"]["phase"] == "Pending" and item["status"]["error"] == "HTTP 503"
+        cluster.kubectl("delete", "automationexecution", item["metadata"]["name"], "-n", namespace)
+        proc.wait_for_log("was deleted: cancelled", 30)
+        sent = len(receiver.requests)
+        emulator.state.add_alias("acme", "fraud", "fraud-model", "v0", "prod")  # a later event still runs
+        wait_until(lambda: any(i["metadata"]["name"] != item["metadata"]["name"]
+                               for i in executions(cluster, namespace)), 60, "the next execution")
+        wait_until(lambda: len(receiver.requests) >= sent + 2, 30, "the next execution's attempts")
+        assert {r.json()["alias"] for r in receiver.requests[sent:]} == {"prod"}  # no staging attempt after it
+    finally:
+        proc.stop()
+        receiver.stop()
+
+
 def test_kubernetes_job_action_creates_one_job(cluster: ControlPlane, namespace: str, tmp_path: Path,
                                                emulator: Emulator) -> None:
     proc = operator_for(cluster, namespace, tmp_path, emulator)

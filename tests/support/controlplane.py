@@ -78,6 +78,9 @@ class ControlPlane:
     server: str = ""
     kubeconfig: Path = field(default_factory=Path)
     ca: trustme.CA | None = None
+    audit: bool = False
+    """Write an audit log of every request (metadata only) to ``workdir/audit.log``: benchmarks count
+    apiserver requests per event with it."""
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _logs: list[Any] = field(default_factory=list)
 
@@ -125,10 +128,46 @@ class ControlPlane:
             "--disable-admission-plugins=ServiceAccount",
             "--allow-privileged=true", "--profiling=false", "--v=0",
             f"--cert-dir={pki}",
+            *self._audit_flags(),
         ])
         self.kubeconfig = self.add_user("admin", groups=("system:masters",)).kubeconfig
         ctx = self.ssl_context("admin")
         wait_until(lambda: _http_ok(f"{self.server}/readyz", ctx), timeout, "kube-apiserver /readyz")
+
+    def _audit_flags(self) -> list[str]:
+        if not self.audit:
+            return []
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
+                          "rules:\n- level: Metadata\n")
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.workdir / 'audit.log'}",
+                "--audit-log-format=json", "--audit-log-mode=batch", "--audit-log-batch-max-wait=1s",
+                "--audit-log-maxsize=0"]
+
+    def requests(self, user_agent: str, start: float, end: float) -> dict[str, int]:
+        """Requests (``VERB resource``) a client whose User-Agent starts with ``user_agent`` sent between two
+        ``time.time()`` moments, from the audit log (watches counted once, when they end or at ``end``)."""
+        import collections
+        import datetime
+
+        counts: collections.Counter[str] = collections.Counter()
+        path = self.workdir / "audit.log"
+        if not path.exists():
+            return {}
+        for line in path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if not str(entry.get("userAgent", "")).startswith(user_agent):
+                continue
+            at = datetime.datetime.fromisoformat(entry["requestReceivedTimestamp"].replace("Z", "+00:00"))
+            if not start <= at.timestamp() <= end:
+                continue
+            ref = entry.get("objectRef") or {}
+            sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
+            counts[f"{entry.get('verb')} {ref.get('resource', entry.get('requestURI', ''))}{sub}"] += 1
+        return dict(counts)
 
     def stop(self) -> None:
         for proc in reversed(self._procs):
@@ -227,11 +266,11 @@ def _http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:
 
 
 @contextlib.contextmanager
-def running(crds: Path | None = REPO / "crds") -> Iterator[ControlPlane]:
+def running(crds: Path | None = REPO / "crds", *, audit: bool = False) -> Iterator[ControlPlane]:
     """Start a control plane (building binaries if needed), install the CRDs, stop it at the end."""
     base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
     with tempfile.TemporaryDirectory(prefix="wbauto-cp-", dir=base) as tmp:
-        plane = ControlPlane(workdir=Path(tmp), bin_path=tools_path("k8s", "etcd", "helm"))
+        plane = ControlPlane(workdir=Path(tmp), bin_path=tools_path("k8s", "etcd", "helm"), audit=audit)
         try:
             plane.start()
             if crds is not None:

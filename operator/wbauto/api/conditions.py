@@ -42,6 +42,11 @@ class Reason(StrEnum):
     BACKEND_NOT_INSTALLED = "BackendNotInstalled"
     # event sources
     SOURCE_UNAVAILABLE = "SourceUnavailable"
+    # executions (AutomationExecution, from its phase)
+    PENDING = "Pending"
+    RETRYING = "Retrying"
+    SKIPPED = "Skipped"
+    FAILED = "Failed"
 
 
 class Condition(Model):

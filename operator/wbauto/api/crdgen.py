@@ -158,7 +158,9 @@ def crd(kind: Kind) -> dict[str, Any]:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    # an AutomationExecution is written whole by the operator (its status with its spec, in
+                    # one create), so it has no status subresource
+                    **({} if kind.kind == "AutomationExecution" else {"subresources": {"status": {}}}),
                     "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": root},
                 }

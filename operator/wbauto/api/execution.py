@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
+from wbauto.api.conditions import READY, RECONCILING, STALLED, Condition, Reason
 from wbauto.api.event import Event
 from wbauto.api.schema import Model
 
@@ -91,6 +92,46 @@ class AutomationExecutionStatus(Model):
     last_attempt_time: datetime.datetime | None = Field(None, description="When the last attempt started.")
     completion_time: datetime.datetime | None = Field(None, description="When it became terminal.")
     duration_ms: int | None = Field(None, description="Event-to-completion latency in milliseconds.")
+    conditions: list[Condition] | None = Field(
+        None, description="Ready, Reconciling (while Pending) and Stalled (Failed), computed from the phase "
+                          "each time the status is written, for kstatus, Argo CD and kubectl wait.")
+
+
+def execution_conditions(status: AutomationExecutionStatus, created: datetime.datetime) -> list[dict[str, Any]]:
+    """The kstatus conditions of an execution, from its phase, attempts and last error. Pure: the transition
+    time is the moment the phase was reached (completion, last attempt or creation), never a clock read.
+    No ``observedGeneration``: the spec never changes after creation and the conditions derive from the
+    status written with them (an execution has no status subresource, so its generation moves with every
+    write and would never match).
+
+    - Pending, no attempt yet: ``Ready=False`` + ``Reconciling=True``, reason ``Pending``.
+    - Pending after a failed attempt: the same with reason ``Retrying`` and the error as message.
+    - Finished: ``Ready=True`` (``Succeeded``); Skipped: ``Ready=True`` (``Skipped``, nothing to deliver).
+    - Failed: ``Ready=False`` + ``Stalled=True`` (``Failed``): terminal, no more attempts.
+    """
+    when = status.completion_time if status.phase.terminal else None
+    moment = when or status.last_attempt_time or created
+    transition = moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+    def cond(type_: str, ok: bool, reason: Reason, message: str) -> dict[str, Any]:
+        return {"type": type_, "status": "True" if ok else "False", "reason": reason.value,
+                "message": message, "lastTransitionTime": transition}
+
+    error = (status.error or "").strip()
+    tried = f"after {status.attempts} attempt{'s' if status.attempts != 1 else ''}"
+    if status.phase is Phase.FINISHED:
+        return [cond(READY, True, Reason.SUCCEEDED, f"Delivered {tried}.")]
+    if status.phase is Phase.SKIPPED:
+        return [cond(READY, True, Reason.SKIPPED, f"Skipped: {error}" if error else "Skipped.")]
+    if status.phase is Phase.FAILED:
+        message = f"Failed {tried}: {error}" if error else f"Failed {tried}."
+        return [cond(READY, False, Reason.FAILED, message), cond(STALLED, True, Reason.FAILED, message)]
+    if status.attempts:
+        message = f"Retrying {tried}: {error}" if error else f"Retrying {tried}."
+        reason = Reason.RETRYING
+    else:
+        message, reason = "Waiting for the first attempt.", Reason.PENDING
+    return [cond(READY, False, reason, message), cond(RECONCILING, True, reason, message)]
 
 
 @dataclass

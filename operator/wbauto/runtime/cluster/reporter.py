@@ -91,10 +91,11 @@ class KubeReporter:
 
 
 class KubeExecutionReporter:
-    """Shows execution outcomes: the Automation's ``status.lastExecution`` (at most one patch per second
-    per Automation, the newest wins) and a Warning Event when an execution fails."""
+    """Shows execution outcomes: the Automation's ``status.lastExecution`` (coalesced: the first outcome after
+    a quiet spell is written at once, then at most one patch per :attr:`FLUSH_EVERY` per Automation, the
+    newest wins) and a Warning Event when an execution fails."""
 
-    FLUSH_EVERY = 1.0
+    FLUSH_EVERY = 5.0
 
     def __init__(self, client: kube.Client, events: EventPoster) -> None:
         self._client = client

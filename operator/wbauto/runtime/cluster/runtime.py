@@ -51,7 +51,7 @@ class InCluster:
                                  self.world.secret_reference)
         self.events = EventPoster(self.client, self.identity)
         self.store = KubeStore(self.client, operator_namespace=self.operator_namespace,
-                               namespaces=settings.namespaces)
+                               namespaces=settings.namespaces, journal_prefix=f"{settings.lease_name}-journal")
         key = settings.wandb_api_key()
         self.wandb = WandbClient(settings.wandb_base_url, key) if key else None
         self.executions = KubeExecutionReporter(self.client, self.events)
@@ -66,7 +66,6 @@ class InCluster:
                                       duration=settings.lease_duration, retry=min(2.0, settings.lease_duration / 4))
                         if settings.leader_election else None)
         self.engine.dispatcher.fence = self.elector.valid if self.elector else None
-        self.store.label_pending = self.elector is not None  # until this replica leads
         self._leader_tasks: list[asyncio.Task[Any]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._runners: list[web.AppRunner] = []
@@ -108,9 +107,9 @@ class InCluster:
 
     async def _lead(self) -> None:
         self.leading = True
-        self.store.label_pending = False
         for key in self.world.keys_of():
             self.reconciler.queue.add(key)
+        await self.store.lead()  # index the executions and replay the outbox journal
         await self.engine.start()
         self._leader_tasks = [
             asyncio.create_task(self.reconciler.run(), name="wbauto-reconciler"),
@@ -119,8 +118,8 @@ class InCluster:
         ]
 
     async def _follow(self) -> None:
-        self.store.label_pending = True
         if not self.leading:
+            await self.store.follow()
             return
         self.leading = False
         for task in self._leader_tasks:
@@ -130,13 +129,14 @@ class InCluster:
                 await task
         self._leader_tasks = []
         await self.engine.stop()
+        await self.store.follow()
 
     async def _sweep(self) -> None:
-        """Pick up Pending executions stored by a standby's receiver (or left by a previous leader)."""
+        """Pick up Pending executions stored by a standby's receiver or journaled by a previous leader."""
         while True:
             await asyncio.sleep(SWEEP_EVERY)
             try:
-                for record in await self.store.claim_labelled():
+                for record in [*await self.store.claim_labelled(), *await self.store.adopt()]:
                     if (record.namespace, record.name) not in self.engine.dispatcher.records:
                         self.engine.dispatcher.submit(record)
             except Exception:

@@ -1,15 +1,32 @@
-"""The in-cluster store: executions are ``AutomationExecution`` objects, poll cursors are ConfigMaps in the
-operator's namespace (one per scope). Create-before-deliver and status-after-each-attempt go through
-the apiserver, so another replica (or this one after a restart) resumes from the same state.
+"""The in-cluster store: executions are ``AutomationExecution`` objects, with the leader's outbox journal
+(:mod:`wbauto.runtime.cluster.journal`) in front of them; poll cursors are ConfigMaps in the operator's
+namespace (one per scope).
+
+The leader's hot path makes no apiserver request of its own per execution: a new execution and each
+outcome are journal entries, group-committed with every other execution of the moment. Its
+AutomationExecution object (the history, ``kubectl get automationexecutions``) is written once, with
+its status, by a background *history writer* when the execution is terminal — or at once when its first
+attempt failed and it waits for a retry, so that an execution that waits is an object a user can see
+and delete (deleting it cancels it, as before). Until its object exists, ``history()`` reads the
+execution from the journal. A replica that does not lead (a standby's receiver) stores objects
+directly, labelled for the leader to claim; so did every version before the journal, and those objects
+are read the same way.
+
+Memory and idle cost do not grow with the history: the leader lists executions once when it starts
+leading and keeps only a small index (name, automation, creation time, terminal) for deduplication and
+retention, which deletes from that index instead of listing everything.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import hashlib
 import json
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from wbauto.api import kinds
@@ -19,14 +36,23 @@ from wbauto.api.execution import (
     AutomationExecutionStatus,
     ExecutionRecord,
     Phase,
+    execution_conditions,
 )
+from wbauto.errors import KubeError
 from wbauto.kube import client as kube
+from wbauto.runtime.cluster import journal as journals
 
 log = logging.getLogger("wbauto.k8s")
 
 AUTOMATION_LABEL = f"{kinds.PREFIX}/automation"
 PENDING_LABEL = f"{kinds.PREFIX}/pending"
 CURSOR_LABEL = f"{kinds.PREFIX}/cursor"
+CREATED_ANNOTATION = f"{kinds.PREFIX}/created"
+HISTORY_WRITERS = 4
+"""Concurrent history-object creates: enough to keep up between bursts, few enough to leave the
+apiserver to the rest of the cluster (the history lags a burst; the journal holds it meanwhile)."""
+
+Key = tuple[str, str]
 
 
 def _time(value: str | None) -> datetime.datetime:
@@ -36,12 +62,12 @@ def _time(value: str | None) -> datetime.datetime:
 
 
 def record_of(obj: dict[str, Any]) -> ExecutionRecord:
-    """An execution as stored. One created Skipped or Failed whose status write did not happen (the status
-    subresource cannot be set on create) is read as such from its spec, never as Pending."""
+    """An execution as stored. One created Skipped or Failed whose status write did not happen (objects
+    written before statuses were part of the create) is read as such from its spec, never as Pending."""
     meta = obj.get("metadata") or {}
     spec = AutomationExecutionSpec.model_validate(obj.get("spec") or {})
     status = AutomationExecutionStatus.model_validate(obj.get("status") or {})
-    created = _time(meta.get("creationTimestamp"))
+    created = _time((meta.get("annotations") or {}).get(CREATED_ANNOTATION) or meta.get("creationTimestamp"))
     if status.phase is Phase.PENDING and not status.attempts and (spec.skip_reason or spec.failure):
         phase = Phase.SKIPPED if spec.skip_reason else Phase.FAILED
         status = status.model_copy(update={"phase": phase, "error": spec.skip_reason or spec.failure,
@@ -54,44 +80,209 @@ def _label(value: str) -> str:
     return value[:63].rstrip("-_.")
 
 
+def status_of(record: ExecutionRecord) -> dict[str, Any]:
+    status = record.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    status["conditions"] = execution_conditions(record.status, record.created)
+    return status
+
+
+def body_of(record: ExecutionRecord, *, pending_label: bool = False) -> dict[str, Any]:
+    """The AutomationExecution object of ``record``, status included (the kind has no status
+    subresource: the operator writes each object whole)."""
+    return {
+        "apiVersion": kinds.API_VERSION,
+        "kind": kinds.AUTOMATION_EXECUTION.kind,
+        "metadata": {"name": record.name, "namespace": record.namespace,
+                     "labels": {AUTOMATION_LABEL: _label(record.automation),
+                                "app.kubernetes.io/managed-by": "wbauto",
+                                **({PENDING_LABEL: "true"} if pending_label else {})},
+                     "annotations": {CREATED_ANNOTATION: record.created.astimezone(datetime.UTC).isoformat()}},
+        "spec": record.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        "status": status_of(record),
+    }
+
+
+def _minimal(body: dict[str, Any], problem: str) -> dict[str, Any]:
+    """``body`` without the values an apiserver refused (variables, action config, event details)."""
+    spec = dict(body.get("spec") or {})
+    event = spec.get("event") or {}
+    spec["event"] = {k: event[k] for k in ("id", "type", "time", "source", "entity", "project") if k in event}
+    spec["variables"] = {}
+    spec["action"] = {"type": (spec.get("action") or {}).get("type", "noOp"), "target": "", "config": {}}
+    spec["failure"] = problem[:1000]
+    return {**body, "spec": spec}
+
+
+@dataclass
+class _Entry:
+    """What the leader remembers of a stored execution object: enough to dedupe and to prune."""
+
+    name: str
+    created: datetime.datetime
+    terminal: bool
+
+
 class KubeStore:
-    def __init__(self, client: kube.Client, *, operator_namespace: str, namespaces: tuple[str, ...] = ()) -> None:
+    def __init__(self, client: kube.Client, *, operator_namespace: str, namespaces: tuple[str, ...] = (),
+                 journal_prefix: str = "wbauto-journal") -> None:
         self._client = client
         self._namespace = operator_namespace
         self._namespaces = namespaces  # empty: cluster-wide
+        self._journal_prefix = journal_prefix
         # a standby (its receiver stores executions) labels them, so the leader finds them with a cheap list
+        self.label_pending = True
+        self._journal: journals.Journal | None = None
+        self._loaded: list[ExecutionRecord] | None = None  # what the leader found when it started leading
+        self._objects: dict[Key, _Entry] = {}               # executions with their own object
+        self._by_automation: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._journaled: set[Key] = set()                   # executions only the journal holds
+        self._history: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._writers: list[asyncio.Task[None]] = []
+
+    # --- leadership -------------------------------------------------------------------------------------
+
+    async def lead(self) -> None:
+        """Take over the executions: index the objects, replay the journal, start the history writer."""
+        await self.follow()
+        objects = [record_of(o) for o in await self._all()]
+        for record in objects:
+            self._index(record)
+        self._journal = journals.Journal(self._client, self._namespace, self._journal_prefix)
+        bodies = await self._journal.open()
+        journaled = []
+        for key, body in bodies.items():
+            if key in self._objects:
+                self._journal.settle(key)  # its object exists: the object is the truth
+                continue
+            record = record_of(body)
+            self._journaled.add(key)
+            journaled.append(record)
+            if record.terminal:
+                self._history.put_nowait(body_of(record))
+        self._loaded = objects + journaled
+        self._writers = [asyncio.create_task(self._write_history(), name=f"wbauto-history-{i}")
+                         for i in range(HISTORY_WRITERS)]
         self.label_pending = False
+        log.info("executions loaded: %d objects, %d in the journal", len(objects), len(journaled))
+
+    async def follow(self) -> None:
+        """Stop writing as the leader (the next leader replays the journal)."""
+        self.label_pending = True
+        for task in self._writers:
+            task.cancel()
+        for task in self._writers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._writers = []
+        if self._journal is not None:
+            await self._journal.close()
+            self._journal = None
+        self._loaded = None
+        self._objects.clear()
+        self._by_automation.clear()
+        self._journaled.clear()
+        self._history = asyncio.Queue()
+
+    def _index(self, record: ExecutionRecord) -> None:
+        key = (record.namespace, record.name)
+        self._objects[key] = _Entry(record.name, record.created, record.terminal)
+        self._by_automation[(record.namespace, record.automation)].add(record.name)
 
     # --- executions -------------------------------------------------------------------------------------
 
     async def create(self, record: ExecutionRecord) -> bool:
-        body = {
-            "apiVersion": kinds.API_VERSION,
-            "kind": kinds.AUTOMATION_EXECUTION.kind,
-            "metadata": {"name": record.name, "namespace": record.namespace,
-                         "labels": {AUTOMATION_LABEL: _label(record.automation),
-                                    "app.kubernetes.io/managed-by": "wbauto",
-                                    **({PENDING_LABEL: "true"} if self.label_pending and not record.terminal
-                                       else {})}},
-            "spec": record.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
-        }
+        key = (record.namespace, record.name)
+        if self._journal is None:
+            return await self._create_object(record)
+        if key in self._objects or key in self._journaled:
+            return False
+        body = body_of(record)
+        self._journaled.add(key)
         try:
-            created = await self._client.create(kube.EXECUTIONS, record.namespace, body)
+            await self._journal.append(journals.record_entry(body), key)
+        except BaseException:
+            self._journaled.discard(key)
+            raise
+        if record.terminal:
+            self._history.put_nowait(body)
+        return True
+
+    async def _create_object(self, record: ExecutionRecord) -> bool:
+        """A standby (or a CLI) stores the object itself, labelled for the leader to claim."""
+        try:
+            created = await self._client.create(kube.EXECUTIONS, record.namespace,
+                                                body_of(record, pending_label=not record.terminal))
         except kube.Conflict:
             return False
-        record.created = _time((created.get("metadata") or {}).get("creationTimestamp"))
-        if record.status.phase is not Phase.PENDING or record.status.attempts:
-            await self.save_status(record)
+        record.created = _time(((created.get("metadata") or {}).get("annotations") or {}).get(CREATED_ANNOTATION))
         return True
 
     async def save_status(self, record: ExecutionRecord) -> bool:
-        status = record.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+        key = (record.namespace, record.name)
+        if self._journal is None or key in self._objects or key not in self._journaled:
+            return await self._patch_status(record)
+        if record.terminal:
+            await self._journal.append(journals.status_entry(key, status_of(record)), key)
+            self._history.put_nowait(body_of(record))
+            return True
+        # it waits for a retry: it becomes an object now, one a user can see (and delete to cancel)
+        try:
+            await self._client.create(kube.EXECUTIONS, record.namespace, body_of(record))
+        except kube.Conflict:
+            return await self._patch_status(record)
+        self._settled(record)
+        return True
+
+    async def _patch_status(self, record: ExecutionRecord) -> bool:
+        status = status_of(record)
         try:
             await self._client.patch(kube.EXECUTIONS, record.namespace, record.name,
-                                     {"status": {**status, **_nulls(status)}}, status=True)
+                                     {"status": {**status, **_nulls(status)}})
         except kube.NotFound:
+            self._objects.pop((record.namespace, record.name), None)
             return False
+        entry = self._objects.get((record.namespace, record.name))
+        if entry is not None:
+            entry.terminal = record.terminal
         return True
+
+    def _settled(self, record: ExecutionRecord) -> None:
+        key = (record.namespace, record.name)
+        self._index(record)
+        self._journaled.discard(key)
+        if self._journal is not None:
+            self._journal.settle(key)
+
+    async def _write_history(self) -> None:
+        while True:
+            body = await self._history.get()
+            record = record_of(body)
+            try:
+                try:
+                    await self._client.create(kube.EXECUTIONS, record.namespace, body)
+                except kube.Conflict:
+                    pass  # written before (a replay after a restart)
+                except KubeError as exc:
+                    if exc.status not in (400, 413, 422):
+                        raise
+                    log.error("AutomationExecution %s/%s could not be stored as is (%s); storing it without "
+                              "its event details and variables", record.namespace, record.name, exc)
+                    await self._client.create(kube.EXECUTIONS, record.namespace,
+                                              _minimal(body, f"the execution could not be stored: {exc}"))
+            except kube.Conflict:
+                pass
+            except KubeError as exc:
+                log.warning("history of %s/%s not written yet (%s); trying again", record.namespace,
+                            record.name, exc)
+                await asyncio.sleep(1.0)
+                self._history.put_nowait(body)
+                continue
+            self._settled(record)
+
+    @property
+    def history_backlog(self) -> int:
+        """Terminal executions whose object is not written yet (they are in the journal)."""
+        return self._history.qsize()
 
     async def _all(self, label_selector: str | None = None) -> list[dict[str, Any]]:
         if not self._namespaces:
@@ -101,9 +292,14 @@ class KubeStore:
             out += await self._client.list(kube.EXECUTIONS, ns, label_selector=label_selector)
         return out
 
+    async def _snapshot(self) -> list[ExecutionRecord]:
+        if self._loaded is not None:
+            return self._loaded
+        return [record_of(o) for o in await self._all()]
+
     async def pending(self) -> list[ExecutionRecord]:
-        """Every non-terminal execution (a full list: on becoming the leader)."""
-        records = [record_of(o) for o in await self._all()]
+        """Every non-terminal execution (once, when this replica starts leading)."""
+        records, self._loaded = await self._snapshot(), None
         return sorted((r for r in records if not r.terminal), key=lambda r: r.created)
 
     async def claim_labelled(self) -> list[ExecutionRecord]:
@@ -113,25 +309,71 @@ class KubeStore:
             record = record_of(obj)
             await self._client.patch(kube.EXECUTIONS, record.namespace, record.name,
                                      {"metadata": {"labels": {PENDING_LABEL: None}}})
+            self._index(record)
             if not record.terminal:
                 claimed.append(record)
         return claimed
 
+    async def adopt(self) -> list[ExecutionRecord]:
+        """Journal segments another replica wrote after this one started leading (it lost the Lease and
+        had not noticed yet): their non-terminal executions, to deliver; terminal ones get their objects."""
+        if self._journal is None:
+            return []
+        adopted = []
+        for key, body in (await self._journal.foreign()).items():
+            if key in self._objects:
+                self._journal.settle(key)
+                continue
+            record = record_of(body)
+            self._journaled.add(key)
+            if record.terminal:
+                self._history.put_nowait(body_of(record))
+            else:
+                adopted.append(record)
+        return adopted
+
     async def since(self, moment: datetime.datetime) -> list[ExecutionRecord]:
-        return sorted((r for r in (record_of(o) for o in await self._all()) if r.created >= moment),
-                      key=lambda r: r.created)
+        return sorted((r for r in await self._snapshot() if r.created >= moment), key=lambda r: r.created)
 
     async def history(self, namespace: str | None = None, automation: str | None = None,
                       limit: int = 50) -> list[ExecutionRecord]:
+        """Newest first: the objects, and the executions only the journal holds yet."""
         selector = f"{AUTOMATION_LABEL}={_label(automation)}" if automation else None
         if namespace:
             objs = await self._client.list(kube.EXECUTIONS, namespace, label_selector=selector)
         else:
             objs = await self._all(selector)
-        records = sorted((record_of(o) for o in objs), key=lambda r: (r.created, r.name), reverse=True)
-        return records[:limit]
+        records = {(r.namespace, r.name): r for r in map(record_of, objs)}
+        try:
+            bodies, _ = await journals.Journal(self._client, self._namespace, self._journal_prefix).read()
+        except (kube.Forbidden, kube.NotFound):
+            bodies = {}  # no access to the operator's namespace: the objects only
+        for key, body in bodies.items():
+            record = record_of(body)
+            if key not in records and (namespace is None or record.namespace == namespace) and \
+                    (automation is None or record.automation == automation):
+                records[key] = record
+        return sorted(records.values(), key=lambda r: (r.created, r.name), reverse=True)[:limit]
 
     async def prune(self, keep: int, older_than: datetime.datetime) -> int:
+        """Retention from the leader's index (no listing): terminal objects beyond the newest ``keep`` per
+        automation or older than the cutoff; none younger than :data:`DEDUPE_HORIZON` unless past the cutoff."""
+        if self._journal is None:
+            return await self._prune_listed(keep, older_than)
+        removed = 0
+        horizon = datetime.datetime.now(datetime.UTC) - DEDUPE_HORIZON
+        for (namespace, _), names in list(self._by_automation.items()):
+            entries = sorted((e for n in names if (e := self._objects.get((namespace, n))) is not None),
+                             key=lambda e: e.created, reverse=True)
+            for index, entry in enumerate(entries):
+                if entry.terminal and ((index >= keep and entry.created < horizon) or entry.created < older_than):
+                    await self._client.delete(kube.EXECUTIONS, namespace, entry.name)
+                    self._objects.pop((namespace, entry.name), None)
+                    names.discard(entry.name)
+                    removed += 1
+        return removed
+
+    async def _prune_listed(self, keep: int, older_than: datetime.datetime) -> int:
         by_automation: dict[tuple[str, str], list[ExecutionRecord]] = defaultdict(list)
         for obj in await self._all():
             record = record_of(obj)
@@ -173,7 +415,7 @@ class KubeStore:
             await self._client.create(kube.CONFIGMAPS, self._namespace, body)
 
     async def close(self) -> None:
-        return None
+        await self.follow()
 
 
 _OPTIONAL = ("nextAttemptTime", "error", "responseCode", "responseBody", "result", "request")

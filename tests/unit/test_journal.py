@@ -1,0 +1,47 @@
+"""The outbox journal's replay (pure): the latest state of each execution from its segments in order."""
+
+from __future__ import annotations
+
+import json
+
+from wbauto.runtime.cluster import journal
+
+
+def body(name: str, phase: str = "Pending", namespace: str = "team") -> dict[str, object]:
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"x": name}, "status": {"phase": phase}}
+
+
+def test_status_entries_apply_in_segment_order_and_mentions_are_tracked() -> None:
+    one = "\n".join([journal.record_entry(body("a")), journal.record_entry(body("b"))])
+    two = "\n".join([journal.status_entry(("team", "a"), {"phase": "Finished", "attempts": 1}),
+                     journal.record_entry(body("c", "Skipped"))])
+    bodies, mentions = journal.replay([("wbauto-journal-0000000001", one), ("wbauto-journal-0000000002", two)])
+    assert {k: v["status"] for k, v in bodies.items()} == {
+        ("team", "a"): {"phase": "Finished", "attempts": 1}, ("team", "b"): {"phase": "Pending"},
+        ("team", "c"): {"phase": "Skipped"}}
+    assert bodies[("team", "a")]["spec"] == {"x": "a"}  # a status entry keeps the record's spec
+    assert mentions == {"wbauto-journal-0000000001": {("team", "a"), ("team", "b")},
+                        "wbauto-journal-0000000002": {("team", "a"), ("team", "c")}}
+
+
+def test_a_status_without_its_record_is_ignored_and_bad_lines_are_skipped() -> None:
+    # the record's segment was deleted once the execution had its own object: its later status is moot
+    text = "\n".join([journal.status_entry(("team", "gone"), {"phase": "Finished"}), "{not json", '{"k": 1}',
+                      json.dumps({"r": {"metadata": {}}}), journal.record_entry(body("kept"))])
+    bodies, mentions = journal.replay([("wbauto-journal-0000000007", text)])
+    assert list(bodies) == [("team", "kept")]
+    assert mentions["wbauto-journal-0000000007"] == {("team", "gone"), ("team", "kept")}
+
+
+def test_the_same_name_in_two_namespaces_is_two_executions() -> None:
+    text = "\n".join([journal.record_entry(body("a", namespace="x")), journal.record_entry(body("a", namespace="y")),
+                      journal.status_entry(("y", "a"), {"phase": "Failed"})])
+    bodies, _ = journal.replay([("j-0000000001", text)])
+    assert bodies[("x", "a")]["status"] == {"phase": "Pending"}
+    assert bodies[("y", "a")]["status"] == {"phase": "Failed"}
+
+
+def test_sequence_numbers_order_segments() -> None:
+    names = ["wbauto-leader-journal-0000000010", "wbauto-leader-journal-0000000002", "odd"]
+    assert sorted(names, key=journal.sequence_of) == ["odd", "wbauto-leader-journal-0000000002",
+                                                      "wbauto-leader-journal-0000000010"]

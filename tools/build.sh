@@ -6,7 +6,7 @@
 # A directory with a complete ".ok" stamp is reused, so a warm machine skips the build.
 # Prints the bin directories, one per line, on stdout (everything else goes to stderr).
 #
-# Usage: tools/build.sh [k8s] [etcd] [helm] [flux] [kubectl-validate] [node]     (default: k8s etcd helm)
+# Usage: tools/build.sh [k8s] [etcd] [helm] [flux] [kubectl-validate] [node] [kstatus] [promtool]     (default: k8s etcd helm)
 # Optional components (flux, kubectl-validate) are built only when asked for.
 set -euo pipefail
 
@@ -15,6 +15,8 @@ ETCD_VERSION=v3.6.16
 HELM_VERSION=v3.22.0
 FLUX_NC_VERSION=v1.9.3
 KUBECTL_VALIDATE_VERSION=v0.0.4
+KSTATUS_VERSION=v0.37.2      # sigs.k8s.io/cli-utils
+PROMTOOL_VERSION=v0.316.0    # github.com/prometheus/prometheus (Prometheus 3.x)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${WBAUTO_TOOLS_DIR:-$HOME/.cache/wbauto/tools}"
@@ -81,6 +83,17 @@ kubectl_validate_build() {
   "$OUT/kubectl-validate" --help >/dev/null
 }
 
+kstatus_build() {
+  # tools/kstatus/main.go: prints sigs.k8s.io/cli-utils/pkg/kstatus/status results for objects on stdin
+  go build -trimpath -ldflags "-s -w" -o "$OUT/kstatus" .
+  echo '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}' | "$OUT/kstatus" >/dev/null
+}
+
+promtool_build() {
+  go build -trimpath -ldflags "-s -w" -o "$OUT/promtool" github.com/prometheus/prometheus/cmd/promtool
+  "$OUT/promtool" --version
+}
+
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(k8s etcd helm)
 for c in "${components[@]}"; do
@@ -92,6 +105,8 @@ for c in "${components[@]}"; do
     # a node for the real-Pod test: tools/node is tools/k8s (same pinned module)
     node) build node "$K8S_VERSION" -- k8s_build kubelet kube-controller-manager kube-scheduler ;;
     kubectl-validate) build kubectl-validate "$KUBECTL_VALIDATE_VERSION" -- kubectl_validate_build ;;
-    *) log "unknown component: $c (expected k8s, etcd, helm, flux, kubectl-validate or node)"; exit 2 ;;
+    kstatus) build kstatus "$KSTATUS_VERSION" -- kstatus_build ;;
+    promtool) build promtool "$PROMTOOL_VERSION" -- promtool_build ;;
+    *) log "unknown component: $c (expected k8s, etcd, helm, flux, kubectl-validate, node, kstatus or promtool)"; exit 2 ;;
   esac
 done

@@ -19,7 +19,7 @@ echo "python deps ready after $((SECONDS - t0)) s" >&2
 
 step "control-plane binaries (Go module proxy builds, cached in ${WBAUTO_TOOLS_DIR:-$HOME/.cache/wbauto/tools})"
 t1=$SECONDS
-bash tools/build.sh k8s etcd helm >/dev/null
+bash tools/build.sh k8s etcd helm kstatus promtool >/dev/null
 echo "binaries ready in $((SECONDS - t1)) s" >&2
 
 step "operator image (Containerfile with podman, base from Debian packages; cached in ${WBAUTO_IMAGE_DIR:-$HOME/.cache/wbauto/image})"

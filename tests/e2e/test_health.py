@@ -205,3 +205,35 @@ def test_execution_conditions_as_written(live: dict[str, Any]) -> None:
     assert retrying["status"] == "True" and retrying["reason"] == "Retrying"
     for name, o in executions.items():  # derived from the status they are written with: no generation
         assert all("observedGeneration" not in c for c in o["status"]["conditions"]), name
+
+
+def promtool() -> Path:
+    tools = subprocess.run(["bash", str(ROOT / "tools" / "build.sh"), "promtool"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    return Path(tools[-1]) / "promtool"
+
+
+def test_readiness_of_every_object_in_the_scrape(live: dict[str, Any]) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    ready = {(s.labels["kind"], s.labels["name"]): s.value
+             for f in text_string_to_metric_families(live["metrics"]) if f.name == "wbauto_resource_ready"
+             for s in f.samples if s.labels.get("namespace") == live["namespace"]}
+    for (kind, name), (health, _) in EXPECTED.items():
+        if kind != "AutomationExecution":
+            assert ready[(kind, name)] == (1.0 if health == "Healthy" else 0.0), (kind, name)
+    names = {f.name for f in text_string_to_metric_families(live["metrics"])}
+    assert {"process_resident_memory_bytes", "python_info", "wbauto_reconciles", "wbauto_reconcile_seconds"} <= names
+
+
+def test_promtool_check_metrics_on_a_live_scrape(live: dict[str, Any]) -> None:
+    run = subprocess.run([str(promtool()), "check", "metrics"], input=live["metrics"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_readiness_series_removed_with_the_object(cluster: ControlPlane, live: dict[str, Any]) -> None:
+    ns, proc = live["namespace"], live["proc"]
+    series = f'wbauto_resource_ready{{kind="SecretReference",name="absent",namespace="{ns}"}}'
+    assert series in scrape(proc)
+    cluster.kubectl("delete", "secretreference", "absent", "-n", ns)
+    wait_until(lambda: series not in scrape(proc), 30, "the series of the deleted SecretReference to go")

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from wbauto import telemetry
 from wbauto.actions import egress
 from wbauto.api import kinds
 from wbauto.api.automation import AutomationSpec
@@ -75,6 +76,7 @@ class Reconciler:
         """An object was deleted."""
         dependents = self.world.dependents(key)
         self.world.remove(key)
+        telemetry.resource_deleted(*key)
         self.queue.discard(key)
         self._retry.pop(key, None)
         if key[0] == kinds.SECRET_REFERENCE.kind:
@@ -137,6 +139,19 @@ class Reconciler:
         return None
 
     async def reconcile(self, key: Key) -> readiness.Outcome | None:
+        with telemetry.RECONCILE_SECONDS.labels(key[0]).time():
+            try:
+                outcome = await self._reconcile(key)
+            except Exception:
+                telemetry.RECONCILES.labels(key[0], "error").inc()
+                raise
+        if outcome is not None:
+            telemetry.resource_decided(*key, outcome.ready, outcome.stalled)
+            result = "ready" if outcome.ready else "stalled" if outcome.stalled else "progressing"
+            telemetry.RECONCILES.labels(key[0], result).inc()
+        return outcome
+
+    async def _reconcile(self, key: Key) -> readiness.Outcome | None:
         outcome = await self.decide(key)
         body = self.world.bodies.get(key)
         if outcome is None or body is None:

@@ -164,8 +164,10 @@ async def test_connection_is_pinned_to_the_checked_address() -> None:
 
 
 async def test_whole_attempt_timeout() -> None:
+    released = asyncio.Event()  # the endpoint answers only after the test: no server sleep to wait out
+
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await released.wait()
         return web.Response()
 
     runner, port = await _server([web.post("/", slow)])
@@ -175,6 +177,7 @@ async def test_whole_attempt_timeout() -> None:
             await outbound.post(f"http://127.0.0.1:{port}/", b"", {}, timeout=0.3)
         assert caught.value.retryable
     finally:
+        released.set()
         await outbound.aclose()
         await runner.cleanup()
 

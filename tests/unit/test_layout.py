@@ -6,6 +6,8 @@ import importlib
 import shutil
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 from tests.support.controlplane import REPO
 
@@ -14,7 +16,9 @@ def test_stdlib_operator_still_imports() -> None:
     import operator
 
     assert operator.add(2, 3) == 5
-    assert "site-packages" not in (operator.__file__ or "") or "wbauto" not in (operator.__file__ or "")
+    # the standard library's module, not one shadowing it from the repo or an installed package
+    assert operator.__file__ is not None
+    assert Path(operator.__file__).resolve().parent == Path(sysconfig.get_paths()["stdlib"]).resolve()
     assert not (REPO / "operator" / "__init__.py").exists()
     result = subprocess.run([sys.executable, "-c", "import operator, wbauto; print(operator.itemgetter)"],
                             capture_output=True, text=True, cwd=REPO)

@@ -4,6 +4,7 @@ remembers what it removed, and an execution created Skipped or Failed never read
 from __future__ import annotations
 
 import datetime
+import sqlite3
 from pathlib import Path
 
 from wbauto.api.event import Event, EventType
@@ -46,3 +47,30 @@ def test_created_skipped_or_failed_reads_back_terminal_without_its_status_write(
         read = record_of(body)
         assert read.status.phase is phase
         assert read.terminal is (phase is not Phase.PENDING)
+
+
+async def test_a_state_file_with_the_old_statuses_table_opens_and_keeps_its_executions(tmp_path: Path) -> None:
+    """The ``statuses`` table was written and never read; a file written before its removal still works."""
+    path = tmp_path / "old.sqlite"
+    store = SqliteStore(path)
+    try:
+        assert await store.create(record("before"))
+        await store.save_cursor("acme/p", {"index": 3})
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE statuses (kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, "
+                   "status TEXT NOT NULL, PRIMARY KEY (kind, namespace, name))")
+        db.execute("INSERT INTO statuses VALUES ('Automation', 'default', 'auto', '{}')")
+    db.close()
+    store = SqliteStore(path)
+    try:
+        assert [r.name for r in await store.history(limit=10)] == ["before"]
+        assert await store.load_cursor("acme/p") == {"index": 3}
+        assert await store.create(record("after"))
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    db.close()
+    assert "statuses" not in tables and {"executions", "cursors"} <= tables

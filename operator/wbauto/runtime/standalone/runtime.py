@@ -44,17 +44,12 @@ def default_state_path(directory: Path) -> Path:
 
 
 class StandaloneReporter:
-    """Statuses go to the state file and the log; Kubernetes Events become log lines."""
+    """Statuses go to the log and stay in memory; Kubernetes Events become log lines."""
 
-    FLUSH_EVERY = 1.0
-
-    def __init__(self, store: SqliteStore, world: World) -> None:
-        self._store = store
+    def __init__(self, world: World) -> None:
         self._world = world
-        self._dirty: set[Key] = set()  # Automations whose lastExecution changed since the last flush
 
     async def status(self, key: Key, body: dict[str, Any], status: dict[str, Any]) -> None:
-        await self._store.save_object_status(*key, status)
         ready = next((c for c in status.get("conditions", []) if c["type"] == READY), None)
         old = next((c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == READY), None)
         if ready is not None and (old is None or (old["status"], old["reason"]) != (ready["status"], ready["reason"])):
@@ -81,20 +76,6 @@ class StandaloneReporter:
                     "responseCode": status.response_code, "error": status.error}
             body["status"] = {**(body.get("status") or {}),
                               "lastExecution": {k: v for k, v in last.items() if v is not None}}
-            self._dirty.add(key)
-
-    async def run(self) -> None:
-        """Write the Automations' lastExecution to the state file at most once a second each."""
-        while True:
-            await asyncio.sleep(self.FLUSH_EVERY)
-            await self.flush()
-
-    async def flush(self) -> None:
-        dirty, self._dirty = self._dirty, set()
-        for key in dirty:
-            body = self._world.bodies.get(key)
-            if body is not None:
-                await self._store.save_object_status(*key, body.get("status") or {})
 
 
 class ManifestFolder:
@@ -198,7 +179,7 @@ class Standalone:
         self.store = SqliteStore(state or default_state_path(directory), sync=settings.state_sync)
         self.world = World()
         self.resolver = Resolver(secrets_base.Context(allow_local=True), self.world.secret_reference)
-        self.reporter = StandaloneReporter(self.store, self.world)
+        self.reporter = StandaloneReporter(self.world)
         key = settings.wandb_api_key()
         self.wandb = WandbClient(settings.wandb_base_url, key) if key else None
         self.engine = Engine(settings, self.world, self.store, self.resolver, self.reporter, wandb=self.wandb)
@@ -218,8 +199,7 @@ class Standalone:
         self.folder.scan()
         await self.engine.start()
         self._tasks = [asyncio.create_task(self.reconciler.run(), name="wbauto-reconciler"),
-                       asyncio.create_task(self.folder.watch(), name="wbauto-manifests"),
-                       asyncio.create_task(self.reporter.run(), name="wbauto-last-execution")]
+                       asyncio.create_task(self.folder.watch(), name="wbauto-manifests")]
         receiver = self.engine.receiver("default")
         for address, routes in ((self.settings.metrics_address, http.metrics_routes()),
                                 (self.settings.health_address, http.health_routes(lambda: (True, "standalone"))),
@@ -239,7 +219,6 @@ class Standalone:
         for runner in self._runners:
             await runner.cleanup()
         await self.engine.stop()
-        await self.reporter.flush()
         await self.resolver.aclose()
         if self.wandb is not None:
             await self.wandb.aclose()

@@ -1,4 +1,4 @@
-"""The standalone runtime's store: executions, poll cursors and object statuses in one SQLite file.
+"""The standalone runtime's store: executions and poll cursors in one SQLite file.
 
 Retention keeps the names of the executions it removes (table ``dedupe``) for ``DEDUPE_HORIZON``, and
 ``create`` refuses those names: a re-detected event does not run again after its execution was pruned.
@@ -47,10 +47,8 @@ CREATE TABLE IF NOT EXISTS dedupe (
     namespace TEXT NOT NULL, name TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (namespace, name)
 );
 CREATE TABLE IF NOT EXISTS cursors (key TEXT PRIMARY KEY, data TEXT NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS statuses (
-    kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
-    PRIMARY KEY (kind, namespace, name)
-);
+-- object statuses were once written here and never read: a state file from then opens without the table
+DROP TABLE IF EXISTS statuses;
 """
 
 
@@ -195,7 +193,7 @@ class SqliteStore:
 
         return await self._write(delete)
 
-    # --- cursors and statuses ---------------------------------------------------------------------------
+    # --- cursors ---------------------------------------------------------------------------------------
 
     async def load_cursor(self, key: str) -> dict[str, Any] | None:
         row = await self._run(lambda db: db.execute("SELECT data FROM cursors WHERE key = ?", (key,)).fetchone())
@@ -206,15 +204,6 @@ class SqliteStore:
         await self._write(lambda db: db.execute(
             "INSERT INTO cursors VALUES (?, ?, strftime('%s','now')) "
             "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated = excluded.updated", (key, text)))
-
-    async def save_object_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        await self._write(lambda db: db.execute(
-            "INSERT INTO statuses VALUES (?, ?, ?, ?) ON CONFLICT (kind, namespace, name) "
-            "DO UPDATE SET status = excluded.status", (kind, namespace, name, json.dumps(status))))
-
-    async def object_statuses(self) -> dict[tuple[str, str, str], dict[str, Any]]:
-        rows = await self._run(lambda db: db.execute("SELECT kind, namespace, name, status FROM statuses").fetchall())
-        return {(r[0], r[1], r[2]): json.loads(r[3]) for r in rows}
 
     async def close(self) -> None:
         db, self._db = self._db, None

@@ -237,3 +237,78 @@ def test_readiness_series_removed_with_the_object(cluster: ControlPlane, live: d
     assert series in scrape(proc)
     cluster.kubectl("delete", "secretreference", "absent", "-n", ns)
     wait_until(lambda: series not in scrape(proc), 30, "the series of the deleted SecretReference to go")
+
+
+def rendered_rules(tmp: Path) -> Path:
+    helm = subprocess.run(["bash", str(ROOT / "tools" / "build.sh"), "helm"], check=True, capture_output=True,
+                          text=True).stdout.split()[-1]
+    out = subprocess.run([f"{helm}/helm", "template", "r", str(ROOT / "charts" / "wbauto"), "--set",
+                          "metrics.prometheusRule.enabled=true", "-s", "templates/prometheusrule.yaml"],
+                         check=True, capture_output=True, text=True).stdout
+    rule = yaml.safe_load(out)
+    assert rule["kind"] == "PrometheusRule"
+    path = tmp / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    return path
+
+
+def series(metrics: str, metric: str, **match: str) -> str:
+    """One series of the live scrape, in promtool's input notation (its labels exactly as scraped)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(metrics):
+        for s in family.samples:
+            if s.name == metric and all(s.labels.get(k) == v for k, v in match.items()):
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+                return f"{metric}{{{labels}}}"
+    raise AssertionError(f"{metric} {match} not in the scrape")
+
+
+def test_promtool_checks_and_tests_the_alerts(live: dict[str, Any], tmp_path: Path) -> None:
+    rules = rendered_rules(tmp_path)
+    run = subprocess.run([str(promtool()), "check", "rules", str(rules)], capture_output=True, text=True)
+    assert run.returncode == 0 and "SUCCESS: 4 rules found" in run.stdout, run.stdout + run.stderr
+    m, ns = live["metrics"], live["namespace"]
+    blocked = series(m, "wbauto_resource_ready", kind="Automation", namespace=ns, name="blocked")
+    delivered = series(m, "wbauto_resource_ready", kind="Automation", namespace=ns, name="delivered")
+    failed = series(m, "wbauto_executions_total", outcome="failed", automation=f"{ns}/rejected")
+    depth = series(m, "wbauto_queue_depth")
+    # the scrape has request counters per scope; an unreachable W&B turns the same scope's errors up
+    scope = series(m, "wbauto_poll_requests_total").split('scope="')[1].split('"')[0]
+    errors = f'wbauto_poll_errors_total{{scope="{scope}"}}'
+    tests = {"rule_files": [str(rules)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m",
+        "input_series": [
+            {"series": blocked, "values": "0x30"}, {"series": delivered, "values": "1x30"},
+            {"series": failed, "values": "0 1 2 2 2x27"}, {"series": depth, "values": "150x30"},
+            {"series": errors, "values": "0+1x30"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": "20m", "alertname": "WbautoAutomationNotReady", "exp_alerts": [
+                {"exp_labels": {"severity": "warning", "namespace": ns, "name": "blocked"},
+                 "exp_annotations": {
+                     "summary": f"Automation {ns}/blocked is not Ready",
+                     "description": f"kubectl describe automation blocked -n {ns} shows why (Ready, Stalled "
+                                    "conditions)."}}]},
+            {"eval_time": "5m", "alertname": "WbautoExecutionsFailing", "exp_alerts": [
+                {"exp_labels": {"severity": "warning", "automation": f"{ns}/rejected"},
+                 "exp_annotations": {"summary": f"Executions of {ns}/rejected fail",
+                                     "description": "Failed AutomationExecutions in the last 15 minutes; "
+                                                    "status.error says why."}}]},
+            {"eval_time": "25m", "alertname": "WbautoExecutionsFailing", "exp_alerts": []},
+            {"eval_time": "20m", "alertname": "WbautoWandbUnreachable", "exp_alerts": [
+                {"exp_labels": {"severity": "critical", "scope": scope},
+                 "exp_annotations": {"summary": f"W&B cannot be polled ({scope} scopes)",
+                                     "description": "More than 3 failed poll cycles in 15 minutes: W&B "
+                                                    "unreachable or the API key refused."}}]},
+            {"eval_time": "20m", "alertname": "WbautoDeliveryBacklog", "exp_alerts": [
+                {"exp_labels": {"severity": "warning"},
+                 "exp_annotations": {"summary": "150 executions pending",
+                                     "description": "Deliveries fall behind: receivers slow or down, or too "
+                                                    "few workers."}}]},
+            {"eval_time": "10m", "alertname": "WbautoDeliveryBacklog", "exp_alerts": []},
+        ]}]}
+    path = tmp_path / "tests.yaml"
+    path.write_text(yaml.safe_dump(tests, width=1000))
+    run = subprocess.run([str(promtool()), "test", "rules", str(path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -26,7 +26,10 @@ TOKEN = "inbound-access-token"
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
+    """W&B with the project the events name: an Automation on a project W&B does not have is not Ready
+    (its poll fails), whether or not the poll's answer came before the readiness check."""
     with Emulator(api_key=API_KEY) as emu:
+        emu.state.create_project("acme", "fraud")
         yield emu
 
 

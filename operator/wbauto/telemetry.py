@@ -36,6 +36,8 @@ POLL_REQUESTS = Counter("wbauto_poll_requests_total", "GraphQL requests sent to 
                         ["scope"], registry=REGISTRY)
 POLL_ERRORS = Counter("wbauto_poll_errors_total", "Poll cycles that failed (W&B unavailable, errors).",
                       ["scope"], registry=REGISTRY)
+for _scope in ("project", "entity"):  # the bounded scope set, exported at 0 so rate() and alerts see a healthy W&B
+    POLL_ERRORS.labels(_scope)
 POLL_ITEM_ERRORS = Counter("wbauto_poll_item_errors_total", "W&B objects (collections, runs) a poll could not "
                            "compare and left as they were; the rest of the scope went on.", ["kind"], registry=REGISTRY)
 POLL_SECONDS = Histogram("wbauto_poll_cycle_seconds", "Duration of one poll cycle of one scope.",

@@ -312,3 +312,23 @@ def test_promtool_checks_and_tests_the_alerts(live: dict[str, Any], tmp_path: Pa
     path.write_text(yaml.safe_dump(tests, width=1000))
     run = subprocess.run([str(promtool()), "test", "rules", str(path)], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_every_metric_the_dashboard_queries_is_in_a_live_scrape(live: dict[str, Any]) -> None:
+    import re
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    helm = subprocess.run(["bash", str(ROOT / "tools" / "build.sh"), "helm"], check=True, capture_output=True,
+                          text=True).stdout.split()[-1]
+    out = subprocess.run([f"{helm}/helm", "template", "r", str(ROOT / "charts" / "wbauto"), "--set",
+                          "metrics.dashboard.enabled=true", "-s", "templates/dashboard.yaml"],
+                         check=True, capture_output=True, text=True).stdout
+    cm = yaml.safe_load(out)
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(cm["data"]["wbauto.json"])
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    exprs += [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    queried = {m for e in exprs for m in re.findall(r"\b((?:wbauto|process|python)_[a-z_]+)", e)}
+    scraped = {s.name for f in text_string_to_metric_families(live["metrics"]) for s in f.samples}
+    assert len(queried) >= 10 and queried <= scraped, sorted(queried - scraped)

@@ -53,11 +53,21 @@ class Figures:
     cpu: float
     rss_mib: float
     note: str = ""
+    requests: dict[str, int] | None = None  # apiserver requests by "VERB resource" during the run
+    window: tuple[float, float] = (0.0, 0.0)  # first event sent, last delivery received (time.time())
+
+    @property
+    def rate(self) -> float:
+        return self.delivered / self.seconds if self.seconds else 0.0
+
+    def per_event(self) -> str:
+        if self.requests is None:
+            return "-"
+        return f"{sum(self.requests.values()) / max(1, self.events):.3f}"
 
     def row(self) -> str:
-        rate = self.delivered / self.seconds if self.seconds else 0.0
-        return (f"{self.name:<28} {self.delivered:>6}/{self.events:<6} {rate:>10.0f} {self.p50 * 1000:>9.1f} "
-                f"{self.p99 * 1000:>9.1f} {self.cpu:>8.2f} {self.rss_mib:>8.1f}  {self.note}")
+        return (f"{self.name:<34} {self.delivered:>6}/{self.events:<6} {self.rate:>10.0f} {self.p50 * 1000:>9.1f} "
+                f"{self.p99 * 1000:>9.1f} {self.cpu:>8.2f} {self.rss_mib:>8.1f} {self.per_event():>9}  {self.note}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -163,8 +173,10 @@ def measure(name: str, pid: int, sink_url: str, url: str, bodies: list[tuple[str
     delivered = [k for k in keys if k in first]
     end = max((first[k] for k in delivered), default=started)
     latencies = [first[k] - sent[k] for k in delivered]
-    return Figures(name, len(keys), len(delivered), end - started, pct(latencies, 0.5), pct(latencies, 0.99),
-                   cpu_seconds(pid) - cpu_before, peak_rss_mib(pid), note)
+    figures = Figures(name, len(keys), len(delivered), end - started, pct(latencies, 0.5), pct(latencies, 0.99),
+                      cpu_seconds(pid) - cpu_before, peak_rss_mib(pid), note)
+    figures.window = (started, end)
+    return figures
 
 
 def signed(body: bytes) -> dict[str, str]:
@@ -223,16 +235,40 @@ def run_wbauto_incluster(plane: ControlPlane, events: int, concurrency: int, wor
                           namespace, timeout=330)
             url = f"http://127.0.0.1:{port}/wandb/events"
             bodies = [(f"seq-{i}", wandb_event(i), signed(wandb_event(i))) for i in range(events)]
-            return measure("wbauto in-cluster (CRs)", proc.pid, sink_url, url, bodies, concurrency, 600,
-                           f"{AUTOMATIONS} Automations, AutomationExecution per event")
+            figures = measure("wbauto in-cluster", proc.pid, sink_url, url, bodies, concurrency, 600,
+                              f"{AUTOMATIONS} Automations, journal + AutomationExecution history")
+
+            def historied() -> bool:
+                items = plane.get_json("automationexecutions", "-n", namespace)["items"]
+                return sum((i.get("status") or {}).get("phase") == "Finished" for i in items) >= figures.delivered
+
+            wait_until(historied, 600, "every execution in the history", interval=1.0)
+            drained = time.time()
+            figures.requests = plane.requests("wbauto", figures.window[0], drained)
+            kopf = plane.requests("kopf", figures.window[0], drained)
+            for verb, count in kopf.items():
+                figures.requests[f"{verb} (kopf)"] = count
+            figures.note += f"; history complete {drained - figures.window[1]:.1f}s after the last delivery"
+            return figures
         finally:
             proc.terminate()
             proc.wait(timeout=30)
 
 
-def run_flux(plane: ControlPlane, events: int, concurrency: int) -> Figures:
+FLUX_SETUPS = {
+    "alerts": "1,000 Alerts (one per source)",
+    "wildcard": "1 wildcard Alert",
+    "cached": "1 wildcard Alert, CacheSecretsAndConfigMaps",
+}
+
+
+def run_flux(plane: ControlPlane, events: int, concurrency: int, setup: str) -> Figures:
+    """notification-controller as its docs set it up for the load: ``alerts`` (one Alert per source, as the
+    benchmark mirrors wbauto's 1,000 Automations), ``wildcard`` (one Alert for every source, ``name: "*"``)
+    and ``cached`` (the wildcard with ``--feature-gates=CacheSecretsAndConfigMaps=true``, Flux's own advice
+    when Secrets are read per event)."""
     flux_bin = Path(tools_path("flux"))
-    namespace = "bench-flux"
+    namespace = f"bench-flux-{setup}"
     plane.kubectl("create", "namespace", namespace, check=False)
     plane.kubectl("apply", "--server-side", "-f", str(flux_bin / "crds"))
     plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd",
@@ -245,23 +281,32 @@ def run_flux(plane: ControlPlane, events: int, concurrency: int) -> Figures:
              "metadata": {"name": "sink", "namespace": namespace},
              "spec": {"type": "generic-hmac", "address": f"{sink_url}/hook", "secretRef": {"name": "hmac"}}},
         ]
-        for i in range(AUTOMATIONS):
+        if setup == "alerts":
+            for i in range(AUTOMATIONS):
+                docs.append({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+                             "metadata": {"name": f"a{i:04d}", "namespace": namespace},
+                             "spec": {"providerRef": {"name": "sink"}, "eventSeverity": "info",
+                                      "eventSources": [{"kind": "GitRepository", "name": f"repo-{i:04d}"}]}})
+        else:
             docs.append({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
-                         "metadata": {"name": f"a{i:04d}", "namespace": namespace},
+                         "metadata": {"name": "all", "namespace": namespace},
                          "spec": {"providerRef": {"name": "sink"}, "eventSeverity": "info",
-                                  "eventSources": [{"kind": "GitRepository", "name": f"repo-{i:04d}"}]}})
+                                  "eventSources": [{"kind": "GitRepository", "name": "*"}]}})
         plane.apply(docs, "--server-side")
         events_port, metrics_port, health_port, receiver_port = (free_port() for _ in range(4))
+        gates = ["--feature-gates=CacheSecretsAndConfigMaps=true"] if setup == "cached" else []
         proc = subprocess.Popen(
             [str(flux_bin / "notification-controller"), f"--events-addr=127.0.0.1:{events_port}",
              f"--metrics-addr=127.0.0.1:{metrics_port}", f"--health-addr=127.0.0.1:{health_port}",
-             f"--receiverAddr=127.0.0.1:{receiver_port}", "--watch-all-namespaces=true", "--concurrent=4",
-             "--log-level=error"],
+             f"--receiverAddr=127.0.0.1:{receiver_port}", f"--watch-namespace={namespace}", "--concurrent=4",
+             "--log-level=error", *gates],
             env={**plane.env(), "RUNTIME_NAMESPACE": namespace})
         try:
             url = f"http://127.0.0.1:{events_port}/"
             wait_until(lambda: _up(f"http://127.0.0.1:{health_port}/readyz"), 120, "notification-controller")
-            time.sleep(5)
+            expected = AUTOMATIONS if setup == "alerts" else 1
+            wait_until(lambda: _alerts_ready(plane, namespace, expected), 300, "every Alert", interval=1.0)
+            time.sleep(5)  # the controller's informer cache fills after readyz
             now = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
             bodies = []
             for i in range(events):
@@ -272,11 +317,79 @@ def run_flux(plane: ControlPlane, events: int, concurrency: int) -> Figures:
                                    "severity": "info", "timestamp": now, "message": f"seq-{i}",
                                    "reason": "Info", "reportingController": "source-controller"}).encode()
                 bodies.append((f"seq-{i}", body, {"Content-Type": "application/json"}))
-            return measure("Flux notification-controller", proc.pid, sink_url, url, bodies, concurrency, 300,
-                           f"{AUTOMATIONS} Alerts, generic-hmac, at most once")
+            figures = measure(f"Flux NC: {setup}", proc.pid, sink_url, url, bodies, concurrency, 300,
+                              f"{FLUX_SETUPS[setup]}, generic-hmac, at most once")
+            time.sleep(2.0)  # the audit log is written in 1 s batches
+            figures.requests = plane.requests("notification-controller", figures.window[0], figures.window[1] + 1)
+            return figures
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def _alerts_ready(plane: ControlPlane, namespace: str, expected: int) -> bool:
+    """v1beta3 Alerts are static (no status): all of them exist; the controller reads them per event."""
+    return len(plane.get_json("alerts.notification.toolkit.fluxcd.io", "-n", namespace)["items"]) >= expected
+
+
+def run_bare_client(events: int, concurrency: int) -> Figures:
+    """Ceiling: an aiohttp client posting HMAC-signed bodies straight to the same sink."""
+    with sink() as sink_url:
+        bodies = []
+        for i in range(events):
+            body = json.dumps({"tag": f"seq-{i}", "alias": "a"}).encode()
+            bodies.append((f"seq-{i}", body, {"Content-Type": "application/json", **_hmac_header(body)}))
+        return measure("ceiling: bare aiohttp client", os.getpid(), sink_url, f"{sink_url}/hook", bodies,
+                       concurrency, 120, "signed bodies to the sink, nothing stored")
+
+
+def _hmac_header(body: bytes) -> dict[str, str]:
+    return {"X-Signature": hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+
+
+def run_minimal_relay(events: int, concurrency: int) -> Figures:
+    """Ceiling: a relay with nothing durable (verify the W&B signature, sign, post to the sink)."""
+    with sink() as sink_url:
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.relay", "--port", str(port), "--sink",
+                                 f"{sink_url}/hook", "--secret", SECRET])
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            wait_until(lambda: _up(f"{url}healthz"), 30, "the relay")
+            bodies = [(f"seq-{i}", wandb_event(i), signed(wandb_event(i))) for i in range(events)]
+            return measure("ceiling: minimal relay", proc.pid, sink_url, url, bodies, concurrency, 120,
+                           "verify, sign, post; no durability")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def apiserver_create_ceiling(plane: ControlPlane, count: int = 2000, concurrency: int = 32) -> float:
+    """Creates per second of a small ConfigMap, the cheapest object, with the Kubernetes client wbauto uses."""
+    from wbauto.kube import client as kube
+
+    async def go() -> float:
+        client = kube.Client(str(plane.kubeconfig))
+        await client.connect()
+        plane.kubectl("create", "namespace", "bench-ceiling", check=False)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(count):
+            queue.put_nowait(i)
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                await client.create(kube.CONFIGMAPS, "bench-ceiling", {
+                    "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i:05d}"},
+                    "data": {"k": "v" * 200}})
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.monotonic() - started
+        await client.aclose()
+        return count / elapsed
+
+    return asyncio.run(go())
 
 
 def _up(url: str) -> bool:
@@ -292,21 +405,48 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent event senders")
     parser.add_argument("--workers", type=int, default=64, help="wbauto delivery workers")
     parser.add_argument("--incluster", action="store_true", help="also measure the in-cluster runtime")
-    parser.add_argument("--no-flux", action="store_true", help="skip Flux (and the control plane)")
+    parser.add_argument("--no-flux", action="store_true", help="skip Flux")
+    parser.add_argument("--flux", default="alerts,wildcard,cached", help="Flux setups to run: " + ", ".join(
+        f"{k} ({v})" for k, v in FLUX_SETUPS.items()))
+    parser.add_argument("--no-ceilings", action="store_true", help="skip the bare client and minimal relay")
     args = parser.parse_args()
     results = [run_wbauto_standalone(args.events, args.concurrency, args.workers)]
+    create_rate = 0.0
+    if not args.no_ceilings:
+        results += [run_bare_client(args.events, args.concurrency), run_minimal_relay(args.events, args.concurrency)]
     if args.incluster or not args.no_flux:
-        with running() as plane:
+        with running(audit=True) as plane:
             if not args.no_flux:
-                results.append(run_flux(plane, args.events, args.concurrency))
+                for setup in args.flux.split(","):
+                    results.append(run_flux(plane, args.events, args.concurrency, setup.strip()))
             if args.incluster:
                 results.append(run_wbauto_incluster(plane, args.events, args.concurrency, args.workers))
-    print(f"\n{'system':<28} {'delivered':>13} {'per second':>10} {'p50 ms':>9} {'p99 ms':>9} {'CPU s':>8} "
-          f"{'RSS MiB':>8}")
+                create_rate = apiserver_create_ceiling(plane)
+    print(f"\n{'system':<34} {'delivered':>13} {'per second':>10} {'p50 ms':>9} {'p99 ms':>9} {'CPU s':>8} "
+          f"{'RSS MiB':>8} {'req/event':>9}")
     for figures in results:
         print(figures.row())
+    flux = [f for f in results if f.name.startswith("Flux")]
+    best = max(flux, key=lambda f: f.rate, default=None)
+    relay = next((f for f in results if f.name == "ceiling: minimal relay"), None)
+    bare = next((f for f in results if f.name == "ceiling: bare aiohttp client"), None)
+    print()
+    for figures in results:
+        if not figures.name.startswith("wbauto"):
+            continue
+        ratios = [f"{figures.rate / ref.rate:.2f}x {label}" for label, ref in
+                  (("Flux at its best (" + best.name + ")" if best else "", best), ("the minimal relay", relay),
+                   ("the bare client", bare)) if ref is not None and ref.rate]
+        print(f"{figures.name}: " + ", ".join(ratios))
+    if create_rate:
+        print(f"apiserver ceiling: {create_rate:.0f} small ConfigMap creates/s (32 concurrent)")
+    for figures in results:
+        if figures.requests:
+            top = ", ".join(f"{k} {v}" for k, v in sorted(figures.requests.items(), key=lambda kv: -kv[1])[:6])
+            print(f"requests, {figures.name}: {sum(figures.requests.values())} ({top})")
     print(f"\n{os.cpu_count()} CPUs; events sent by {args.concurrency} concurrent clients; latency = event sent → "
-          "delivery received by the sink; RSS = peak resident set of the system under test.")
+          "delivery received by the sink; RSS = peak resident set of the system under test; req/event = "
+          "apiserver requests by the system under test (audit log) per event.")
 
 
 if __name__ == "__main__":

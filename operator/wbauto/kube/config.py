@@ -62,6 +62,7 @@ class Credentials:
         self._key = _read(configuration.key_file)
         configuration.connection_pool_maxsize = POOL
         self.api = k8s_client.ApiClient(configuration)
+        self.api.user_agent = "wbauto"  # audit logs and apiserver metrics name the operator, not the generator
 
     async def aclose(self) -> None:
         await self.api.close()

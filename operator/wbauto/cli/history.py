@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--namespace", help="only this namespace")
     parser.add_argument("-a", "--automation", help="only this Automation")
     parser.add_argument("--limit", type=int, default=20, help="rows (default 20)")
+    parser.add_argument("--operator-namespace", metavar="NS",
+                        help="where the operator keeps its outbox journal (executions not yet written as "
+                             "AutomationExecutions); default: the kubeconfig's namespace")
+    parser.add_argument("--lease-name", default="wbauto-leader", help="the operator's --lease-name")
     parser.add_argument("-o", "--output", choices=("table", "wide", "json"), default="table")
 
 
@@ -45,7 +49,8 @@ async def _records(args: argparse.Namespace) -> list[ExecutionRecord]:
     client = kube.Client(args.kubeconfig, args.context)
     try:
         await client.connect()
-        store = KubeStore(client, operator_namespace=client.namespace)
+        store = KubeStore(client, operator_namespace=args.operator_namespace or client.namespace,
+                          journal_prefix=f"{args.lease_name}-journal")
         return await store.history(args.namespace, args.automation, args.limit)
     finally:
         await client.aclose()

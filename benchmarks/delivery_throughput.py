@@ -298,7 +298,7 @@ def run_flux(plane: ControlPlane, events: int, concurrency: int, setup: str) -> 
         proc = subprocess.Popen(
             [str(flux_bin / "notification-controller"), f"--events-addr=127.0.0.1:{events_port}",
              f"--metrics-addr=127.0.0.1:{metrics_port}", f"--health-addr=127.0.0.1:{health_port}",
-             f"--receiverAddr=127.0.0.1:{receiver_port}", f"--watch-namespace={namespace}", "--concurrent=4",
+             f"--receiverAddr=127.0.0.1:{receiver_port}", "--watch-all-namespaces=false", "--concurrent=4",
              "--log-level=error", *gates],
             env={**plane.env(), "RUNTIME_NAMESPACE": namespace})
         try:

@@ -45,3 +45,17 @@ def test_sequence_numbers_order_segments() -> None:
     names = ["wbauto-leader-journal-0000000010", "wbauto-leader-journal-0000000002", "odd"]
     assert sorted(names, key=journal.sequence_of) == ["odd", "wbauto-leader-journal-0000000002",
                                                       "wbauto-leader-journal-0000000010"]
+
+
+def test_retention_keeps_the_newest_and_the_dedupe_horizon() -> None:
+    import datetime
+
+    from wbauto.runtime.cluster import store
+
+    now = datetime.datetime(2026, 12, 3, tzinfo=datetime.UTC)
+    hours = [1, 2, 50, 60, 200]  # created this many hours ago
+    entries = [(now - datetime.timedelta(hours=h), h != 60, f"h{h}") for h in hours]  # h60 still Pending
+    horizon, cutoff = now - datetime.timedelta(hours=48), now - datetime.timedelta(hours=168)
+    # keep 1: h2 is young (dedupe record), h60 is Pending, h200 is past the cutoff anyway
+    assert store.expired(entries, 1, cutoff, horizon) == ["h50", "h200"]
+    assert store.expired(entries, 10, cutoff, horizon) == ["h200"]

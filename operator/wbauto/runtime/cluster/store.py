@@ -102,6 +102,16 @@ def body_of(record: ExecutionRecord, *, pending_label: bool = False) -> dict[str
     }
 
 
+def expired(entries: list[tuple[datetime.datetime, bool, Any]], keep: int, older_than: datetime.datetime,
+            horizon: datetime.datetime) -> list[Any]:
+    """Pure retention of one Automation's ``(created, terminal, item)`` executions: the terminal ones beyond
+    the newest ``keep`` and created before ``horizon`` (younger ones are the dedupe record), or older than
+    ``older_than``."""
+    ordered = sorted(entries, key=lambda e: e[0], reverse=True)
+    return [item for index, (created, terminal, item) in enumerate(ordered)
+            if terminal and ((index >= keep and created < horizon) or created < older_than)]
+
+
 def _minimal(body: dict[str, Any], problem: str) -> dict[str, Any]:
     """``body`` without the values an apiserver refused (variables, action config, event details)."""
     spec = dict(body.get("spec") or {})
@@ -136,7 +146,7 @@ class KubeStore:
         self._objects: dict[Key, _Entry] = {}               # executions with their own object
         self._by_automation: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._journaled: set[Key] = set()                   # executions only the journal holds
-        self._history: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._history: asyncio.Queue[tuple[ExecutionRecord, dict[str, Any]]] = asyncio.Queue()
         self._writers: list[asyncio.Task[None]] = []
 
     # --- leadership -------------------------------------------------------------------------------------
@@ -148,17 +158,7 @@ class KubeStore:
         for record in objects:
             self._index(record)
         self._journal = journals.Journal(self._client, self._namespace, self._journal_prefix)
-        bodies = await self._journal.open()
-        journaled = []
-        for key, body in bodies.items():
-            if key in self._objects:
-                self._journal.settle(key)  # its object exists: the object is the truth
-                continue
-            record = record_of(body)
-            self._journaled.add(key)
-            journaled.append(record)
-            if record.terminal:
-                self._history.put_nowait(body_of(record))
+        journaled = self._take_over(await self._journal.open())
         self._loaded = objects + journaled
         self._writers = [asyncio.create_task(self._write_history(), name=f"wbauto-history-{i}")
                          for i in range(HISTORY_WRITERS)]
@@ -183,6 +183,22 @@ class KubeStore:
         self._journaled.clear()
         self._history = asyncio.Queue()
 
+    def _take_over(self, bodies: dict[Key, dict[str, Any]]) -> list[ExecutionRecord]:
+        """Executions replayed from the journal, except those whose object exists (the object is the truth);
+        terminal ones go to the history writer."""
+        assert self._journal is not None
+        journaled = []
+        for key, body in bodies.items():
+            if key in self._objects:
+                self._journal.settle(key)
+                continue
+            record = record_of(body)
+            self._journaled.add(key)
+            journaled.append(record)
+            if record.terminal:
+                self._history.put_nowait((record, body_of(record)))
+        return journaled
+
     def _index(self, record: ExecutionRecord) -> None:
         key = (record.namespace, record.name)
         self._objects[key] = _Entry(record.name, record.created, record.terminal)
@@ -204,7 +220,7 @@ class KubeStore:
             self._journaled.discard(key)
             raise
         if record.terminal:
-            self._history.put_nowait(body)
+            self._history.put_nowait((record, body))
         return True
 
     async def _create_object(self, record: ExecutionRecord) -> bool:
@@ -223,7 +239,7 @@ class KubeStore:
             return await self._patch_status(record)
         if record.terminal:
             await self._journal.append(journals.status_entry(key, status_of(record)), key)
-            self._history.put_nowait(body_of(record))
+            self._history.put_nowait((record, body_of(record)))
             return True
         # it waits for a retry: it becomes an object now, one a user can see (and delete to cancel)
         try:
@@ -255,8 +271,7 @@ class KubeStore:
 
     async def _write_history(self) -> None:
         while True:
-            body = await self._history.get()
-            record = record_of(body)
+            record, body = await self._history.get()
             try:
                 try:
                     await self._client.create(kube.EXECUTIONS, record.namespace, body)
@@ -275,14 +290,9 @@ class KubeStore:
                 log.warning("history of %s/%s not written yet (%s); trying again", record.namespace,
                             record.name, exc)
                 await asyncio.sleep(1.0)
-                self._history.put_nowait(body)
+                self._history.put_nowait((record, body))
                 continue
             self._settled(record)
-
-    @property
-    def history_backlog(self) -> int:
-        """Terminal executions whose object is not written yet (they are in the journal)."""
-        return self._history.qsize()
 
     async def _all(self, label_selector: str | None = None) -> list[dict[str, Any]]:
         if not self._namespaces:
@@ -319,18 +329,7 @@ class KubeStore:
         had not noticed yet): their non-terminal executions, to deliver; terminal ones get their objects."""
         if self._journal is None:
             return []
-        adopted = []
-        for key, body in (await self._journal.foreign()).items():
-            if key in self._objects:
-                self._journal.settle(key)
-                continue
-            record = record_of(body)
-            self._journaled.add(key)
-            if record.terminal:
-                self._history.put_nowait(body_of(record))
-            else:
-                adopted.append(record)
-        return adopted
+        return [r for r in self._take_over(await self._journal.foreign()) if not r.terminal]
 
     async def since(self, moment: datetime.datetime) -> list[ExecutionRecord]:
         return sorted((r for r in await self._snapshot() if r.created >= moment), key=lambda r: r.created)
@@ -363,14 +362,13 @@ class KubeStore:
         removed = 0
         horizon = datetime.datetime.now(datetime.UTC) - DEDUPE_HORIZON
         for (namespace, _), names in list(self._by_automation.items()):
-            entries = sorted((e for n in names if (e := self._objects.get((namespace, n))) is not None),
-                             key=lambda e: e.created, reverse=True)
-            for index, entry in enumerate(entries):
-                if entry.terminal and ((index >= keep and entry.created < horizon) or entry.created < older_than):
-                    await self._client.delete(kube.EXECUTIONS, namespace, entry.name)
-                    self._objects.pop((namespace, entry.name), None)
-                    names.discard(entry.name)
-                    removed += 1
+            entries = [(e.created, e.terminal, e) for n in names
+                       if (e := self._objects.get((namespace, n))) is not None]
+            for entry in expired(entries, keep, older_than, horizon):
+                await self._client.delete(kube.EXECUTIONS, namespace, entry.name)
+                self._objects.pop((namespace, entry.name), None)
+                names.discard(entry.name)
+                removed += 1
         return removed
 
     async def _prune_listed(self, keep: int, older_than: datetime.datetime) -> int:
@@ -379,13 +377,11 @@ class KubeStore:
             record = record_of(obj)
             by_automation[(record.namespace, record.automation)].append(record)
         removed = 0
-        horizon = datetime.datetime.now(datetime.UTC) - DEDUPE_HORIZON  # younger ones are the dedupe record
+        horizon = datetime.datetime.now(datetime.UTC) - DEDUPE_HORIZON
         for records in by_automation.values():
-            records.sort(key=lambda r: r.created, reverse=True)
-            for index, record in enumerate(records):
-                if record.terminal and ((index >= keep and record.created < horizon) or record.created < older_than):
-                    await self._client.delete(kube.EXECUTIONS, record.namespace, record.name)
-                    removed += 1
+            for record in expired([(r.created, r.terminal, r) for r in records], keep, older_than, horizon):
+                await self._client.delete(kube.EXECUTIONS, record.namespace, record.name)
+                removed += 1
         return removed
 
     # --- cursors ----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import controlplane
+from tests.support import operator as operators
 from tests.support.emulator import seed_scopes
 from tests.support.manifests import automation
 from tests.support.operator import OperatorProcess
@@ -18,6 +19,19 @@ from wbauto.emulator.server import Emulator
 WANDB_KEY = "session" + "0" * 33
 
 _counter = itertools.count()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test's report carries the end of the log of each operator it started (CI keeps no files)."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.when == "setup":
+        operators.STARTED[:] = [p for p in operators.STARTED if p.alive()]  # module-scoped ones stay
+    if report.failed:
+        for proc in operators.STARTED:
+            lines = [line for line in proc.logs().splitlines() if '"level": "debug"' not in line]
+            report.sections.append((f"operator log: {proc.name} (last 60 lines above debug)", "\n".join(lines[-60:])))
 
 
 @pytest.fixture(scope="session")

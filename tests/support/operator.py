@@ -12,6 +12,8 @@ from typing import Any
 
 from tests.support.controlplane import ControlPlane, free_port, wait_until
 
+STARTED: list[OperatorProcess] = []  # started during the current test: their logs go into a failure report
+
 
 class OperatorProcess:
     def __init__(self, cluster: ControlPlane, namespaces: Sequence[str], workdir: Any,
@@ -44,6 +46,7 @@ class OperatorProcess:
         env = {**self.cluster.env(), **self.extra_env}
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        STARTED.append(self)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

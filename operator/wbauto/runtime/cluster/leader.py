@@ -97,13 +97,23 @@ class LeaderElector:
                 self.leading = True
                 telemetry.LEADER.set(1)
                 log.info("became the leader (Lease %s/%s)", self.namespace, self.name)
-                await on_started()
+                try:
+                    await on_started()
+                except Exception:  # e.g. the apiserver timed out listing the executions: step down, retry
+                    log.exception("could not start as the leader; stepping down, retrying in %.0f s", self.retry)
+                    await self._step_down(on_stopped)
             elif not holding and self.leading and not self.valid():
-                self.leading = False
-                telemetry.LEADER.set(0)
                 log.warning("lost the leadership (Lease %s/%s)", self.namespace, self.name)
-                await on_stopped()
+                await self._step_down(on_stopped)
             await asyncio.sleep(self.retry)
+
+    async def _step_down(self, on_stopped: Callback) -> None:
+        self.leading = False
+        telemetry.LEADER.set(0)
+        try:
+            await on_stopped()
+        except Exception:
+            log.exception("stopping the leader's work failed")
 
     async def release(self) -> None:
         """Give the Lease up on shutdown so a standby takes over at once."""

@@ -94,6 +94,24 @@ def test_status_in_a_manifest_is_ignored_as_the_apiserver_ignores_it(tmp_path: P
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_remembered_rule_outcomes_never_carry_over_to_another_object() -> None:
+    """Rule outcomes are remembered (by shape for presence-only rules, else by value): a verdict must still
+    be each object's own, in any order, with each object's own value in the message."""
+    def problems(regex: str, scope: dict[str, Any]) -> list[str]:
+        doc = automation("a", scope=scope, event={"artifactAliasAdded": {"aliasRegex": regex}})
+        result = admit(doc)
+        return [] if isinstance(result, manifests.Resource) else [f"{p.field}: {p.message}" for p in result.problems]
+
+    project = {"project": {"entity": "acme", "project": "p"}}
+    two = {"project": {"entity": "acme", "project": "p"}, "entity": {"entity": "acme"}}
+    for _ in range(2):
+        assert problems("^ok$", project) == []
+        assert any("spec.event.artifactAliasAdded.aliasRegex" in p and "((" in p for p in problems("((", project))
+        assert any("spec.scope" in p for p in problems("^ok$", two)), "exactly one scope"
+        assert any("z-a" in p and "aliasRegex" in p for p in problems("[z-a]", project))
+        assert problems("^ok2$", project) == []
+
+
 def test_yaml_scalars_are_read_as_kubectl_reads_them(tmp_path: Path) -> None:
     # kubectl (go-yaml v2): y is true, 1:30 is a string, 0o17 is 15, a date stays its text
     doc = admit(_load(tmp_path, "enabled: y\n"))

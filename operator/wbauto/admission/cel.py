@@ -9,7 +9,9 @@ duration that overflows) refuses the object, as the apiserver does: ``<error> ev
 
 from __future__ import annotations
 
+import collections
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,25 +132,76 @@ def _rule_path(path: str, field_path: str) -> str:
     return out
 
 
+_HAS = re.compile(r"has\(self((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\)")
+
+
+@functools.lru_cache(maxsize=1024)
+def presence_paths(rule: str) -> tuple[tuple[str, ...], ...] | None:
+    """The field paths of a rule that reads ``self`` only through ``has(self.a.b)``, or None. Such a rule's
+    outcome is a function of which of those keys are present (and the types along each path) alone."""
+    paths = tuple(tuple(m.group(1)[1:].split(".")) for m in _HAS.finditer(rule))
+    return paths if paths and "self" not in _HAS.sub("", rule) else None
+
+
+def _shape(value: Any, paths: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+    """What a presence-only rule can see of ``value``: the type of each step along each path."""
+    out = []
+    for path in paths:
+        seen, item = [], value
+        for name in path:
+            if not isinstance(item, dict) or name not in item:
+                seen.append("absent" if isinstance(item, dict) else type(item).__name__)
+                break
+            item = item[name]
+            seen.append(type(item).__name__)
+        out.append(tuple(seen))
+    return tuple(out)
+
+
+Outcome = tuple[bool, str]  # (passed, "" or the evaluation error's detail)
+OUTCOME_CACHE_SIZE = 50_000
+_outcomes: collections.OrderedDict[tuple[str, Any], Outcome] = collections.OrderedDict()
+
+
+def _outcome(rule: str, value: Any, node: Schema) -> Outcome:
+    """One rule's outcome on a value, remembered: by the value's shape for presence-only rules (most of the
+    CRDs' rules, so a thousand Automations cost a handful of evaluations), else by the exact value."""
+    paths = presence_paths(rule)
+    # an exact value is typed by its node (3 is an int or a double), so the node is part of that key
+    memo = (rule, _shape(value, paths) if paths is not None else (id(node), repr(value)))
+    found = _outcomes.get(memo)
+    if found is not None:
+        _outcomes.move_to_end(memo)
+        return found
+    try:
+        result = program(rule).evaluate({"self": to_cel(value, node)})
+    except Exception as exc:  # any evaluation failure refuses the object, as in the apiserver
+        found = (False, _detail(exc))
+    else:
+        if isinstance(result, CELEvalError):
+            found = (False, _detail(result))
+        else:
+            found = (result is True or result == celtypes.BoolType(True), "")
+    _outcomes[memo] = found
+    if len(_outcomes) > OUTCOME_CACHE_SIZE:
+        _outcomes.popitem(last=False)
+    return found
+
+
 def check_node(value: Any, node: Schema, path: str) -> list[RuleError]:
     """The rules of one schema node against its (non-null) value."""
     rules = node.get("x-kubernetes-validations") or []
     if not rules or value is None:
         return []
-    activation = {"self": to_cel(value, node)}
     kind = node.get("type", "object")
     shown = f'"{value}"' if isinstance(value, str) else None
     out: list[RuleError] = []
     for rule in rules:
         message = str(rule.get("message") or f"failed rule: {rule['rule']}").strip()
-        try:
-            result = program(rule["rule"]).evaluate(activation)
-        except Exception as exc:  # any evaluation failure refuses the object, as in the apiserver
-            out.append(RuleError(path, f'Invalid value: "{kind}": {_detail(exc)} evaluating rule: {message}'))
-            continue
-        if isinstance(result, CELEvalError):
-            out.append(RuleError(path, f'Invalid value: "{kind}": {_detail(result)} evaluating rule: {message}'))
-        elif result is not True and result != celtypes.BoolType(True):
+        passed, error = _outcome(rule["rule"], value, node)
+        if error:
+            out.append(RuleError(path, f'Invalid value: "{kind}": {error} evaluating rule: {message}'))
+        elif not passed:
             where = _rule_path(path, str(rule.get("fieldPath") or ""))
             out.append(RuleError(where, f"Invalid value: {shown}: {message}" if shown else f"Invalid value: {message}"))
     return out

@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime
 import functools
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, NamedTuple
 
 from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints, field_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
+from wbauto.api import event as happening
 from wbauto.api.conditions import Condition
 from wbauto.api.filters import ArtifactFilter, RunExpression, wandb_form
 from wbauto.api.schema import (
@@ -126,11 +127,29 @@ SeverityOp = Annotated[Severity, AnyCase(Severity, {"WARNING": "WARN"})]
 REGISTRY_PREFIX = "wandb-registry-"
 
 
+class Where(NamedTuple):
+    """What a scope watches, as W&B names it: an entity, one of its projects (None: every project) and one
+    of that project's collections (None: every collection)."""
+
+    entity: str
+    project: str | None = None
+    collection: str | None = None
+
+
 class ProjectScope(Model):
     """A W&B project (PROJECT scope)."""
 
+    kind: ClassVar[str] = "project"
+
     entity: Name = Field(description="Entity (user or team) that owns the project.")
     project: Name = Field(description="Project name.")
+
+    @property
+    def where(self) -> Where:
+        return Where(self.entity, self.project)
+
+    def describe(self) -> str:
+        return f"project {self.entity}/{self.project}"
 
 
 class RegistryScope(Model):
@@ -138,6 +157,8 @@ class RegistryScope(Model):
 
     Covers every collection in the registry, including collections created later.
     """
+
+    kind: ClassVar[str] = "registry"
 
     organization: Name = Field(description="The organization's entity name (owner of the registry).")
     name: Annotated[str, StringConstraints(min_length=1, max_length=113, pattern=rf"^[^/:{NOT_SPACE}]+$")] = Field(
@@ -147,25 +168,54 @@ class RegistryScope(Model):
     def project(self) -> str:
         return f"{REGISTRY_PREFIX}{self.name}"
 
+    @property
+    def where(self) -> Where:
+        return Where(self.organization, self.project)
+
+    def describe(self) -> str:
+        return f"registry {self.organization}/{self.name}"
+
 
 class CollectionScope(Model):
     """One artifact collection (ARTIFACT_COLLECTION scope): a source collection or a registry/linked one."""
+
+    kind: ClassVar[str] = "collection"
 
     entity: Name = Field(description="Entity that owns the project (the org entity for a registry).")
     project: Name = Field(description="Project (or `wandb-registry-<name>`) holding the collection.")
     name: Name = Field(description="Collection name.")
 
+    @property
+    def where(self) -> Where:
+        return Where(self.entity, self.project, self.name)
+
+    def describe(self) -> str:
+        return f"collection {self.entity}/{self.project}/{self.name}"
+
 
 class EntityScope(Model):
     """A team or organization entity (ENTITY scope): artifact and collection events in all its projects."""
 
+    kind: ClassVar[str] = "entity"
+
     name: Name = Field(description="Entity name.")
+
+    @property
+    def where(self) -> Where:
+        return Where(self.name)
+
+    def describe(self) -> str:
+        return f"entity {self.name}"
+
+
+AnyScope = ProjectScope | RegistryScope | CollectionScope | EntityScope
+SCOPE_KINDS = ("project", "registry", "collection", "entity")
 
 
 class Scope(Model):
     """Where the automation listens. Exactly one of project, registry, collection, entity."""
 
-    __rules__ = (exactly_one("project", "registry", "collection", "entity", what="automation scope"),)
+    __rules__ = (exactly_one(*SCOPE_KINDS, what="automation scope"),)
 
     project: ProjectScope | None = Field(None, description="A project.")
     registry: RegistryScope | None = Field(None, description="A registry (all its collections).")
@@ -173,11 +223,34 @@ class Scope(Model):
     entity: EntityScope | None = Field(None, description="A team or organization.")
 
     @property
-    def kind(self) -> str:
-        for name in ("project", "registry", "collection", "entity"):
-            if getattr(self, name) is not None:
-                return name
+    def selected(self) -> AnyScope:
+        """The scope that is set."""
+        for name in SCOPE_KINDS:
+            value: AnyScope | None = getattr(self, name)
+            if value is not None:
+                return value
         raise AssertionError("validated scope has a kind")
+
+    @property
+    def kind(self) -> str:
+        """``project``, ``registry``, ``collection`` or ``entity``."""
+        return self.selected.kind
+
+    @property
+    def where(self) -> Where:
+        """The entity, project and collection it watches (None: all of them)."""
+        return self.selected.where
+
+    def describe(self) -> str:
+        """For people, e.g. ``registry acme/model`` or ``project acme/fraud``."""
+        return self.selected.describe()
+
+    def covers(self, event: happening.Event) -> bool:
+        """Whether ``event`` happened inside this scope."""
+        entity, project, collection = self.where
+        if event.entity != entity or (project is not None and event.project != project):
+            return False
+        return collection is None or (event.artifact is not None and event.artifact.collection == collection)
 
 
 # --- events -----------------------------------------------------------------------------------------

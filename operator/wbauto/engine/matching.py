@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from wbauto.api.automation import REGISTRY_PREFIX, AutomationSpec, RunState, Scope
+from wbauto.api.automation import AutomationSpec, RunState
 from wbauto.api.event import Event, EventType, MetricSeries
 from wbauto.api.manifests import Resource
 from wbauto.api.schema import parse_duration
@@ -101,19 +101,6 @@ def automation_key(res: Resource) -> str:
     return f"{res.namespace}/{res.name}"
 
 
-def scope_matches(scope: Scope, event: Event) -> bool:
-    if scope.project is not None:
-        return event.entity == scope.project.entity and event.project == scope.project.project
-    if scope.registry is not None:
-        return event.entity == scope.registry.organization and event.project == REGISTRY_PREFIX + scope.registry.name
-    if scope.collection is not None:
-        c = scope.collection
-        return (event.entity == c.entity and event.project == c.project and event.artifact is not None
-                and event.artifact.collection == c.name)
-    assert scope.entity is not None
-    return event.entity == scope.entity.name
-
-
 def _search(pattern: str | None, text: str) -> bool:
     return pattern is None or filters.search(pattern, text)
 
@@ -145,17 +132,6 @@ _TRIGGERS = {**ARTIFACT_EVENTS, "runStateChanged": EventType.RUN_STATE, "runMetr
              "runMetricChange": EventType.RUN_HISTORY, "runMetricZScore": EventType.RUN_HISTORY}
 
 
-def _scope_key(scope: Scope) -> tuple[str, str | None]:
-    if scope.project is not None:
-        return scope.project.entity, scope.project.project
-    if scope.registry is not None:
-        return scope.registry.organization, REGISTRY_PREFIX + scope.registry.name
-    if scope.collection is not None:
-        return scope.collection.entity, scope.collection.project
-    assert scope.entity is not None
-    return scope.entity.name, None
-
-
 _LITERAL = re.compile(r"\^([A-Za-z0-9_\-]+)\$")  # an anchored plain word, e.g. ^production$
 GroupKey = tuple[str, str | None, EventType]
 
@@ -183,7 +159,7 @@ class Index:
         exact: dict[tuple[GroupKey, str], list[Resource]] = {}
         for res in automations:
             spec: AutomationSpec = res.spec  # type: ignore[assignment]
-            entity, project = _scope_key(spec.scope)
+            entity, project, _ = spec.scope.where
             key = (entity, project, _TRIGGERS[spec.event.key])
             word = _literal(spec)
             if word is None:
@@ -271,7 +247,7 @@ def match(
 def _match_one(res: Resource, event: Event, state: FiringState, now: datetime.datetime,
                app_url: str) -> Match | None:
     spec: AutomationSpec = res.spec  # type: ignore[assignment]
-    if not spec.enabled or not scope_matches(spec.scope, event):
+    if not spec.enabled or not spec.scope.covers(event):
         return None
     accepted = evaluate(spec, event)
     if accepted is None:

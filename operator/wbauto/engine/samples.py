@@ -11,15 +11,9 @@ from wbauto.engine import matching, metrics
 
 
 def _where(spec: AutomationSpec) -> tuple[str, str, str]:
-    s = spec.scope
-    if s.project is not None:
-        return s.project.entity, s.project.project, "my-model"
-    if s.registry is not None:
-        return s.registry.organization, REGISTRY_PREFIX + s.registry.name, "my-model"
-    if s.collection is not None:
-        return s.collection.entity, s.collection.project, s.collection.name
-    assert s.entity is not None
-    return s.entity.name, "my-project", "my-model"
+    """The scope's entity, project and collection, made up where the scope covers many."""
+    entity, project, collection = spec.scope.where
+    return entity, project or "my-project", collection or "my-model"
 
 
 def _example(pattern: str | None, fallback: str) -> str:

@@ -176,11 +176,8 @@ class Engine:
         return self.pollers.problem(key)
 
     def _health_changed(self, key: ScopeKey) -> None:
-        def watches(scope: ScopeKey) -> bool:  # an entity scope watches each of its projects
-            return scope == key or (scope.project is None and scope.entity == key.entity)
-
         affected = [("Automation", r.namespace, r.name) for r in self.world.automations()
-                    if watches(needs_of(r.spec)[0])]  # type: ignore[arg-type]
+                    if needs_of(r.spec)[0].watches(key)]  # type: ignore[arg-type]
         for listener in self.health_listeners:
             listener(affected)
 

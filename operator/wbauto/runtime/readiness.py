@@ -140,20 +140,8 @@ def automation(res: Resource, world: World) -> Outcome:
                        problem_text, stalled=True, fields=fields)
     if not spec.enabled:
         return Outcome(True, Reason.DISABLED, "spec.enabled is false: events are not matched", fields=fields)
-    return Outcome(True, Reason.SUCCEEDED, f"watching {scope_text(spec)} for {spec.event.wandb_type}",
+    return Outcome(True, Reason.SUCCEEDED, f"watching {spec.scope.describe()} for {spec.event.wandb_type}",
                    fields=fields)
-
-
-def scope_text(spec: AutomationSpec) -> str:
-    s = spec.scope
-    if s.project is not None:
-        return f"project {s.project.entity}/{s.project.project}"
-    if s.registry is not None:
-        return f"registry {s.registry.organization}/{s.registry.name}"
-    if s.collection is not None:
-        return f"collection {s.collection.entity}/{s.collection.project}/{s.collection.name}"
-    assert s.entity is not None
-    return f"entity {s.entity.name}"
 
 
 def _time(t: datetime.datetime) -> str:

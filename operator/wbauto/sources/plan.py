@@ -30,6 +30,10 @@ class ScopeKey:
         return ((self.entity, self.project is not None, self.project or "")
                 < (other.entity, other.project is not None, other.project or ""))
 
+    def watches(self, project: ScopeKey) -> bool:
+        """Whether this scope reads ``project``: itself, or, for an entity scope, each of the entity's projects."""
+        return self == project or (self.project is None and self.entity == project.entity)
+
 
 @dataclass
 class Needs:
@@ -52,7 +56,6 @@ class Needs:
 
 
 def needs_of(spec: AutomationSpec) -> tuple[ScopeKey, Needs]:
-    s = spec.scope
     needs = Needs()
     if spec.event.is_run_event:
         needs.runs = True
@@ -63,15 +66,10 @@ def needs_of(spec: AutomationSpec) -> tuple[ScopeKey, Needs]:
     else:
         needs.artifacts = True
         needs.collections = None
-    if s.project is not None:
-        return ScopeKey(s.project.entity, s.project.project), needs
-    if s.registry is not None:
-        return ScopeKey(s.registry.organization, s.registry.project), needs
-    if s.collection is not None:
-        needs.collections = {s.collection.name}
-        return ScopeKey(s.collection.entity, s.collection.project), needs
-    assert s.entity is not None
-    return ScopeKey(s.entity.name, None), needs
+    entity, project, collection = spec.scope.where
+    if collection is not None:
+        needs.collections = {collection}
+    return ScopeKey(entity, project), needs
 
 
 def plan(automations: Iterable[Resource]) -> dict[ScopeKey, Needs]:

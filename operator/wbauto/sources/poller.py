@@ -215,7 +215,7 @@ class Pollers:
             return health.message
         if key.project is None:
             for project_key, project_health in sorted(self.health.items()):
-                if project_key.entity == key.entity and project_key.project is not None and not project_health.ok:
+                if project_key.project is not None and key.watches(project_key) and not project_health.ok:
                     return f"project {project_key.project}: {project_health.message}"
         return None
 

@@ -145,6 +145,10 @@ async def test_a_stalled_automation_does_not_fire_and_disabled_wins(tmp_path: Pa
     try:
         await until(lambda: (r := ready(app, "broken")) and r["reason"] == "InvalidSpec", 30, "broken stalls")
         await until(lambda: (r := ready(app, "working")) and r["status"] == "True", 30, "working is Ready")
+        pollers = app.engine.pollers
+        assert pollers is not None  # acme/missing never settles: wait for the first read of acme/fraud alone
+        await until(lambda: any(str(k) == "acme/fraud" and h.ok for k, h in pollers.health.items()), 30,
+                    "the first poll of acme/fraud (what it sees then is the baseline)")
         emulator.state.add_alias("acme", "fraud", "fraud-model", "v0", "staging")
         records = await harness.executions(1)
         # the disabled one's scope cannot be read (no such project), yet it reports Disabled

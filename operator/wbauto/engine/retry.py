@@ -15,6 +15,7 @@ from wbauto.api.schema import parse_duration
 from wbauto.api.webhook import RetryPolicy as RetrySpec
 
 MAX_RETRY_AFTER = 3600.0
+_MAX_DOUBLINGS = 64  # far past any maxBackoff / backoff ratio (24h / 1ms < 2**27)
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class Policy:
 def delay(policy: Policy, attempts_done: int, retry_after: float | None = None,
           rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait before the next attempt, after ``attempts_done`` failed attempts (>= 1)."""
-    base = min(policy.max_backoff, policy.backoff * float(2 ** max(0, attempts_done - 1)))
+    doublings = min(max(0, attempts_done - 1), _MAX_DOUBLINGS)  # 2**1024 is beyond a float
+    base = min(policy.max_backoff, policy.backoff * 2.0 ** doublings)
     jittered = base * (0.5 + rand() / 2)
     if retry_after is not None and retry_after > 0:
         return max(jittered, min(retry_after, MAX_RETRY_AFTER))

@@ -94,9 +94,9 @@ payload = st.fixed_dictionaries({
     "event_type": st.one_of(st.sampled_from(sorted(EVENT_TYPES)), st.sampled_from(sorted(EVENT_TYPES)), value),
     "entity_name": st.one_of(st.text(min_size=1, max_size=20), value),
     "project_name": st.one_of(st.text(min_size=1, max_size=20), value)}, optional={
-    "event_author": value, "artifact_version": value,
-    "artifact_version_string": value, "artifact_collection_name": value, "alias": value, "tag": value,
-    "run_name": value, "run_id": value, "run_status": value})
+    key: st.one_of(hostile_text, hostile_text, value)  # mostly text, as W&B renders; any JSON value at times
+    for key in ("event_author", "artifact_version", "artifact_version_string", "artifact_collection_name", "alias",
+                "tag", "run_name", "run_id", "run_status")})
 
 
 @st.composite

@@ -75,19 +75,36 @@ def verify_signature(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(digest, given)
 
 
+def _text(doc: dict[str, Any], key: str) -> str:
+    """A payload field as W&B renders it: text (a variable's value in quotes) or, for a variable a template
+    left unquoted, a JSON integer; absent or null is empty."""
+    value = doc.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return str(value)
+        except ValueError:  # beyond Python's integer-to-text limit
+            raise PayloadError(f"{key} is a number of more than 4300 digits") from None
+    kind = {bool: "a boolean", float: "a number", list: "an array", dict: "an object"}.get(type(value), "a value")
+    raise PayloadError(f"{key} must be a string (W&B renders each variable as text), not {kind}")
+
+
 def parse_payload(doc: Any, *, body_id: str, received: datetime.datetime) -> Event:
-    """W&B's rendered payload → Event."""
+    """W&B's rendered payload → Event; :class:`PayloadError` (naming the field) for anything else."""
     if not isinstance(doc, dict):
         raise PayloadError("the body must be a JSON object")
-    raw_type = str(doc.get("event_type") or "")
+    raw_type = _text(doc, "event_type")
     if raw_type not in EVENT_TYPES:
         raise PayloadError(f"event_type {raw_type!r} is not a W&B event type")
     kind = EVENT_TYPES[raw_type]
     if kind in (EventType.RUN_METRIC, EventType.RUN_METRIC_CHANGE, EventType.RUN_METRIC_ZSCORE):
         raise PayloadError(f"{raw_type} cannot come through the receiver: wbauto evaluates metric windows on "
                            "run history, which only the poller reads")
-    entity, project = str(doc.get("entity_name") or ""), str(doc.get("project_name") or "")
-    version_string = str(doc.get("artifact_version_string") or "")
+    entity, project = _text(doc, "entity_name"), _text(doc, "project_name")
+    version_string = _text(doc, "artifact_version_string")
     if not entity or not project:
         # W&B renders both for every event; fall back to the version string's own path
         parts = version_string.split(":")[0].split("/")
@@ -96,22 +113,24 @@ def parse_payload(doc: Any, *, body_id: str, received: datetime.datetime) -> Eve
     if not entity or not project:
         raise PayloadError("entity_name and project_name are required")
     artifact = None
-    collection = str(doc.get("artifact_collection_name") or "")
+    collection = _text(doc, "artifact_collection_name")
+    artifact_id = _text(doc, "artifact_version").removeprefix("wandb-artifact://_id/")
     if collection or version_string:
         path, _, label = version_string.partition(":")
         collection = collection or path.split("/")[-1]
-        artifact_id = str(doc.get("artifact_version") or "").removeprefix("wandb-artifact://_id/")
         version = label if _VERSION.fullmatch(label) else ""
         artifact = ArtifactInfo(id=artifact_id, collection=collection, version=version,
                                 version_index=int(version[1:]) if version else None,
                                 aliases=[label] if label and not version else [])
     run = None
-    if doc.get("run_name"):
-        state = str(doc.get("run_status") or "").upper()
-        run = RunInfo(id=str(doc.get("run_id") or doc["run_name"]), display_name=str(doc["run_name"]), state=state)
+    run_name, run_id, state = _text(doc, "run_name"), _text(doc, "run_id"), _text(doc, "run_status").upper()
+    if run_name:
+        run = RunInfo(id=run_id or run_name, display_name=run_name, state=state)
+    elif kind is EventType.RUN_STATE:
+        raise PayloadError("RUN_STATE needs run_name (and run_status): add them to the W&B payload template")
     return Event(id=body_id, type=kind, time=received, source=Source.RECEIVER,
-                 author=str(doc.get("event_author") or ""), entity=entity, project=project,
-                 alias=str(doc.get("alias") or ""), tag=str(doc.get("tag") or ""), artifact=artifact, run=run)
+                 author=_text(doc, "event_author"), entity=entity, project=project,
+                 alias=_text(doc, "alias"), tag=_text(doc, "tag"), artifact=artifact, run=run)
 
 
 @dataclass
@@ -185,7 +204,7 @@ class Receiver:
             return _answer(400, "the body is not valid JSON")
         try:
             event = parse_payload(doc, body_id=event_id("receiver", identity),
-                                  received=datetime.datetime.now(datetime.UTC))
+                                  received=datetime.datetime.fromtimestamp(self._now(), datetime.UTC))
         except PayloadError as exc:
             return _answer(422, str(exc))
         created = await self._handle(event)

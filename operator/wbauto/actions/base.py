@@ -9,7 +9,7 @@ An action knows everything about itself that the rest of the operator needs:
   the execution history (never a secret);
 - :meth:`Action.snapshot`: what an execution stores to run later (deleting the Automation or the Webhook
   does not cancel it);
-- :meth:`Action.policy`: its retry policy;
+- :meth:`Action.policy`: its retry policy, or None for the operator's default (its retry settings);
 - :meth:`Action.preview`: what ``wbauto render`` prints for it;
 - :meth:`Action.execute`: one attempt. It returns a :class:`Result` on success and raises
   :class:`wbauto.errors.DeliveryError` (with ``retryable``) on failure; ``DependencyMissing`` and
@@ -35,6 +35,7 @@ from wbauto.engine import retry
 from wbauto.secrets.resolver import Resolver
 
 DEFAULT_POLICY = retry.Policy(max_attempts=5, backoff=2.0, max_backoff=60.0)
+"""The operator's default retry policy (the ``--retry-*`` settings' defaults)."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,9 @@ class Action(ABC):
         data: dict[str, Any] = spec.dump() if isinstance(spec, Model) else {}
         return data
 
-    def policy(self, record: ExecutionRecord) -> retry.Policy:
-        return DEFAULT_POLICY
+    def policy(self, record: ExecutionRecord) -> retry.Policy | None:
+        """The retry policy of ``record``'s attempts; None: the operator's default (``--retry-*``)."""
+        return None
 
     def preview(self, spec: Any, namespace: str, event: Event, variables: dict[str, str],
                 world: Lookup) -> str:

@@ -19,7 +19,7 @@ import re
 import time
 from typing import Any
 
-from wbauto.actions.base import DEFAULT_POLICY, Action, Context, Lookup, Reference, Result
+from wbauto.actions.base import Action, Context, Lookup, Reference, Result
 from wbauto.actions.http import Response
 from wbauto.api.automation import WebhookAction as WebhookActionSpec
 from wbauto.api.event import Event
@@ -161,9 +161,9 @@ class WebhookAction(Action):
     def snapshot(self, spec: WebhookActionSpec, namespace: str, world: Lookup) -> dict[str, Any]:
         return config(spec.webhook_ref.name, world.webhook(namespace, spec.webhook_ref.name), spec.payload)
 
-    def policy(self, record: ExecutionRecord) -> retry.Policy:
+    def policy(self, record: ExecutionRecord) -> retry.Policy | None:
         endpoint = endpoint_of(record)
-        return retry.Policy.from_spec(endpoint.retry) if endpoint is not None else DEFAULT_POLICY
+        return retry.Policy.from_spec(endpoint.retry) if endpoint is not None else None
 
     def preview(self, spec: WebhookActionSpec, namespace: str, event: Event, variables: dict[str, str],
                 world: Lookup) -> str:

@@ -81,7 +81,7 @@ class Engine:
         self.context = Context(resolver=resolver, http=self.http, kube=kube, wandb=wandb,
                                app_url=settings.wandb_app_url)
         self.dispatcher = Dispatcher(store, ACTIONS, self.context, workers=settings.workers,
-                                     on_update=reporter.execution, now=now)
+                                     on_update=reporter.execution, default_policy=settings.retry_policy, now=now)
         self.health_listeners: list[Callable[[list[tuple[str, str, str]]], None]] = []
         self.pollers = (Pollers(wandb, store.load_cursor, store.save_cursor, self.handle_all,
                                 interval=settings.poll_interval, on_health=self._health_changed)

@@ -8,7 +8,10 @@ import os
 from dataclasses import dataclass
 
 from wbauto.actions import egress
+from wbauto.actions.base import DEFAULT_POLICY
 from wbauto.api.schema import parse_duration
+from wbauto.engine import retry
+from wbauto.errors import ConfigError
 
 
 def _env(name: str, default: str = "") -> str:
@@ -44,6 +47,9 @@ class Settings:
     lease_name: str = "wbauto-leader"
     lease_namespace: str = ""
     lease_duration: float = 15.0
+    retry_max_attempts: int = DEFAULT_POLICY.max_attempts
+    retry_backoff: float = DEFAULT_POLICY.backoff
+    retry_max_backoff: float = DEFAULT_POLICY.max_backoff
 
     def wandb_api_key(self) -> str | None:
         """The poller's W&B API key: the key file, else $WANDB_API_KEY; None disables polling."""
@@ -55,6 +61,11 @@ class Settings:
     @property
     def egress_policy(self) -> egress.Policy:
         return egress.Policy.build(self.allow_private_targets, self.allow_cidrs)
+
+    @property
+    def retry_policy(self) -> retry.Policy:
+        """Retries of the actions without a retry policy of their own (every action but a webhook)."""
+        return retry.Policy(self.retry_max_attempts, self.retry_backoff, self.retry_max_backoff)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,6 +105,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lease-namespace", help="namespace of the leader Lease (env WBAUTO_LEASE_NAMESPACE)")
     g.add_argument("--lease-duration", help="leader Lease duration, e.g. 15s: a standby takes over within it "
                                             "(env WBAUTO_LEASE_DURATION)")
+    g.add_argument("--retry-max-attempts", type=int, metavar="N",
+                   help="attempts in total of an action without its own retry policy (slack, launch, "
+                        "kubernetesJob; webhooks follow their Webhook's retry) (env WBAUTO_RETRY_MAX_ATTEMPTS, "
+                        "default 5)")
+    g.add_argument("--retry-backoff", metavar="D", help="their delay before the first retry, doubling "
+                                                        "(env WBAUTO_RETRY_BACKOFF, default 2s)")
+    g.add_argument("--retry-max-backoff", metavar="D", help="their longest delay between attempts "
+                                                            "(env WBAUTO_RETRY_MAX_BACKOFF, default 60s)")
 
 
 def from_args(args: argparse.Namespace) -> Settings:
@@ -105,6 +124,13 @@ def from_args(args: argparse.Namespace) -> Settings:
     cidrs = tuple(getattr(args, "allow_cidrs", None) or [c for c in _env("ALLOW_CIDRS").split(",") if c])
     allow_private = getattr(args, "allow_private_targets", None)
     leader = getattr(args, "leader_election", None)
+    attempts = int(pick("retry_max_attempts", "RETRY_MAX_ATTEMPTS", str(DEFAULT_POLICY.max_attempts)))
+    backoff = parse_duration(pick("retry_backoff", "RETRY_BACKOFF", "2s")).total_seconds()
+    max_backoff = parse_duration(pick("retry_max_backoff", "RETRY_MAX_BACKOFF", "60s")).total_seconds()
+    if not 1 <= attempts <= 100 or not 0 < backoff <= max_backoff:
+        raise ConfigError("retry settings: --retry-max-attempts must be 1 to 100 (as a Webhook's maxAttempts) and "
+                          "--retry-backoff longer than 0s and not longer than --retry-max-backoff",
+                          reason="InvalidSetting")
     return Settings(
         namespaces=namespaces,
         allow_private_targets=_flag("ALLOW_PRIVATE_TARGETS") if allow_private is None else allow_private,
@@ -127,4 +153,7 @@ def from_args(args: argparse.Namespace) -> Settings:
         leader_election=_flag("LEADER_ELECTION", True) if leader is None else leader,
         lease_namespace=pick("lease_namespace", "LEASE_NAMESPACE", ""),
         lease_duration=parse_duration(pick("lease_duration", "LEASE_DURATION", "15s")).total_seconds(),
+        retry_max_attempts=attempts,
+        retry_backoff=backoff,
+        retry_max_backoff=max_backoff,
     )

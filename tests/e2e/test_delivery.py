@@ -167,7 +167,10 @@ async def test_slack_incoming_webhook_and_api_errors(tmp_path: Path, emulator: E
             alias_rule("badtoken", action={"slack": {"tokenRef": {"name": "wrong-bot"}, "channel": "C1",
                                                      "apiUrl": slack.url("/api")}})]
     try:
-        records = {r.automation: r for r in await Harness(tmp_path, emulator, docs).deliver(
+        # a bad token is retried (the secret is re-read) up to the operator's --retry-max-attempts; short backoff
+        # as an operator would configure it, so the test does not wait out the default 2 s doubling
+        records = {r.automation: r for r in await Harness(tmp_path, emulator, docs, retry_backoff=0.05,
+                                                          retry_max_backoff=0.2).deliver(
             lambda: add_alias(emulator, "production"), 2, timeout=60)}
     finally:
         hook.stop()
@@ -177,6 +180,7 @@ async def test_slack_incoming_webhook_and_api_errors(tmp_path: Path, emulator: E
     assert "/services/T0" not in records["incoming"].spec.action.target  # the URL is a secret
     bad = records["badtoken"]
     assert bad.status.phase is Phase.FAILED and "invalid_auth" in (bad.status.error or "")
+    assert bad.status.attempts == 5 and (bad.status.error or "").startswith("gave up after 5 attempts")
 
 
 async def test_launch_pushes_to_the_run_queue(tmp_path: Path, emulator: Emulator) -> None:

@@ -405,12 +405,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent event senders")
     parser.add_argument("--workers", type=int, default=64, help="wbauto delivery workers")
     parser.add_argument("--incluster", action="store_true", help="also measure the in-cluster runtime")
+    parser.add_argument("--no-standalone", action="store_true", help="skip the standalone runtime")
     parser.add_argument("--no-flux", action="store_true", help="skip Flux")
     parser.add_argument("--flux", default="alerts,wildcard,cached", help="Flux setups to run: " + ", ".join(
         f"{k} ({v})" for k, v in FLUX_SETUPS.items()))
     parser.add_argument("--no-ceilings", action="store_true", help="skip the bare client and minimal relay")
     args = parser.parse_args()
-    results = [run_wbauto_standalone(args.events, args.concurrency, args.workers)]
+    results = [] if args.no_standalone else [run_wbauto_standalone(args.events, args.concurrency, args.workers)]
     create_rate = 0.0
     if not args.no_ceilings:
         results += [run_bare_client(args.events, args.concurrency), run_minimal_relay(args.events, args.concurrency)]

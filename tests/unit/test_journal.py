@@ -59,3 +59,26 @@ def test_retention_keeps_the_newest_and_the_dedupe_horizon() -> None:
     # keep 1: h2 is young (dedupe record), h60 is Pending, h200 is past the cutoff anyway
     assert store.expired(entries, 1, cutoff, horizon) == ["h50", "h200"]
     assert store.expired(entries, 10, cutoff, horizon) == ["h200"]
+
+
+def test_arrivals_measure_the_last_whole_second() -> None:
+    from wbauto.runtime.cluster.store import Arrivals
+
+    arrivals = Arrivals()
+    assert arrivals.rate(100.0) == 0
+    for i in range(60):
+        arrivals.note(100.0 + i / 100)  # 60 in 0.6 s
+    assert arrivals.rate(100.7) == 60
+    arrivals.note(101.1)
+    assert arrivals.rate(101.2) == 60, "the previous whole second still counts"
+    assert arrivals.rate(102.5) == 1, "a second later only the last window is left"
+    assert arrivals.rate(103.0) == 0, "quiet: the history writers resume"
+    arrivals.note(110.0)
+    assert arrivals.rate(110.0) == 1, "a gap of seconds forgets the burst"
+
+
+def test_last_execution_rounds_space_out_when_many_automations_fire() -> None:
+    from wbauto.runtime.cluster.reporter import KubeExecutionReporter as Reporter
+
+    assert Reporter.pause(1) == Reporter.FLUSH_EVERY
+    assert Reporter.pause(1000) == 1000 / Reporter.PATCHES_PER_SECOND  # 20 s: 50 patches/s at most

@@ -112,6 +112,23 @@ def test_remembered_rule_outcomes_never_carry_over_to_another_object() -> None:
         assert problems("^ok2$", project) == []
 
 
+def test_a_status_only_change_keeps_the_verdict_and_an_undeclared_status_field_still_refuses() -> None:
+    world = World()
+    doc = automation("a")
+    key = world.upsert(doc)
+    assert key in world.objects
+    with_status = {**doc, "metadata": {**doc["metadata"], "resourceVersion": "7"},
+                   "status": {"lastExecution": {"name": "x", "status": "Finished"}}}
+    world.upsert(with_status)
+    assert key in world.objects and world.objects[key].body is with_status  # the newest body, same verdict
+    world.upsert({**doc, "status": {"bogus": 1}})  # strict decoding: an undeclared status field
+    assert key in world.invalid and "status.bogus" in str(world.invalid[key].problems)
+    world.upsert(with_status)
+    assert key in world.objects and key not in world.invalid
+    world.upsert({**doc, "spec": {**doc["spec"], "scope": {}}})  # a spec change is reviewed again
+    assert key in world.invalid
+
+
 def test_yaml_scalars_are_read_as_kubectl_reads_them(tmp_path: Path) -> None:
     # kubectl (go-yaml v2): y is true, 1:30 is a string, 0o17 is 15, a date stays its text
     doc = admit(_load(tmp_path, "enabled: y\n"))

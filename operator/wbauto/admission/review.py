@@ -113,6 +113,17 @@ def review(doc: Any, *, default_namespace: str = "default") -> Verdict:
     return Verdict(ref, body=body)
 
 
+def status_is_declared(doc: dict[str, Any]) -> bool:
+    """Whether every field of ``doc``'s status is one the schema declares: the only thing a review reads of
+    a status (an unknown one is a decoding error), so a status-only change passes when this holds."""
+    name = doc.get("kind")
+    kind = kinds.BY_KIND.get(name) if isinstance(name, str) else None
+    if kind is None:
+        return False
+    status_schema = _compiled(kind).root["properties"]["status"]
+    return not structural.unknown_fields(doc.get("status"), status_schema, "status")
+
+
 def admit(doc: Any, *, source: str = "", default_namespace: str = "default") -> Resource | Invalid:
     """:func:`review`, then the typed view of an admitted object."""
     verdict = review(doc, default_namespace=default_namespace)

@@ -6,6 +6,7 @@ Pure data: no I/O, no clock.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 
 from wbauto.actions import registry
 from wbauto.actions import webhook as webhook_action
-from wbauto.admission.review import admit
+from wbauto.admission import review
 from wbauto.api import kinds
 from wbauto.api.manifests import Invalid, Resource
 from wbauto.api.secretreference import SecretReferenceSpec
@@ -44,6 +45,19 @@ def reported(body: dict[str, Any], key: Key) -> dict[str, Any]:
             **({"status": status} if isinstance(status, dict) else {})}
 
 
+VOLATILE_METADATA = ("resourceVersion", "managedFields")
+
+
+def admission_basis(body: dict[str, Any]) -> dict[str, Any]:
+    """What a review reads of an object, less its status: equal bases with declared statuses get the same
+    verdict (a watch event for a status write, a rescan of an unchanged manifest)."""
+    basis = {k: v for k, v in body.items() if k != "status"}
+    meta = basis.get("metadata")
+    if isinstance(meta, dict):
+        basis["metadata"] = {k: v for k, v in meta.items() if k not in VOLATILE_METADATA}
+    return basis
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
 
@@ -56,6 +70,7 @@ class World:
     ready: dict[Key, bool] = field(default_factory=dict)
     stalled: set[Key] = field(default_factory=set)  # terminal problems: these Automations do not fire
     revision: int = 0  # bumps on every change of an Automation (pollers re-plan on change)
+    reviewed: dict[Key, tuple[dict[str, Any], Resource | Invalid]] = field(default_factory=dict)
 
     # --- updates -----------------------------------------------------------------------------------
 
@@ -64,7 +79,17 @@ class World:
         (the standalone runtime's manifests never passed an apiserver)."""
         key = key_of(body)
         self.bodies[key] = body
-        result = admit(body, default_namespace=key[1])
+        basis = admission_basis(body)
+        cached = self.reviewed.get(key)
+        declared = review.status_is_declared(body)
+        if cached is not None and cached[0] == basis and declared:
+            result = dataclasses.replace(cached[1], body=body) if isinstance(cached[1], Resource) else cached[1]
+        else:
+            result = review.admit(body, default_namespace=key[1])
+        if declared:
+            self.reviewed[key] = (basis, result)
+        else:
+            self.reviewed.pop(key, None)
         if isinstance(result, Resource):
             previous = self.objects.get(key)
             self.objects[key] = result
@@ -80,6 +105,7 @@ class World:
 
     def remove(self, key: Key) -> None:
         self.bodies.pop(key, None)
+        self.reviewed.pop(key, None)
         self.invalid.pop(key, None)
         self.ready.pop(key, None)
         self.stalled.discard(key)

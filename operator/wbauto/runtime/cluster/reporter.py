@@ -93,9 +93,11 @@ class KubeReporter:
 class KubeExecutionReporter:
     """Shows execution outcomes: the Automation's ``status.lastExecution`` (coalesced: the first outcome after
     a quiet spell is written at once, then at most one patch per :attr:`FLUSH_EVERY` per Automation, the
-    newest wins) and a Warning Event when an execution fails."""
+    newest wins; when many Automations fire at once the rounds space out so that these patches stay within
+    :attr:`PATCHES_PER_SECOND`) and a Warning Event when an execution fails."""
 
     FLUSH_EVERY = 5.0
+    PATCHES_PER_SECOND = 50.0
 
     def __init__(self, client: kube.Client, events: EventPoster) -> None:
         self._client = client
@@ -140,4 +142,9 @@ class KubeExecutionReporter:
                     pass  # the Automation was deleted; its executions carry on
                 except KubeError as exc:
                     log.warning("could not update %s/%s lastExecution: %s", namespace, automation, exc)
-            await asyncio.sleep(self.FLUSH_EVERY)
+            await asyncio.sleep(self.pause(len(batch)))
+
+    @classmethod
+    def pause(cls, patched: int) -> float:
+        """Seconds until the next round after one that patched ``patched`` Automations (pure)."""
+        return max(cls.FLUSH_EVERY, patched / cls.PATCHES_PER_SECOND)

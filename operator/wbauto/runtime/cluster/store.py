@@ -25,6 +25,7 @@ import datetime
 import hashlib
 import json
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +53,36 @@ HISTORY_WRITERS = 4
 """Concurrent history-object creates: enough to keep up between bursts, few enough to leave the
 apiserver to the rest of the cluster (the history lags a burst; the journal holds it meanwhile)."""
 
+HISTORY_BURST_RATE = 50
+"""New executions per second at which the history writers step aside: during a burst the apiserver's
+capacity goes to the journal and the deliveries, and the history objects follow when it ends."""
+HISTORY_DEFER_LIMIT = 10_000
+"""Unwritten history objects beyond which the writers write whatever the rate (a burst that does not end
+must not grow the journal without bound)."""
+
 Key = tuple[str, str]
+
+
+class Arrivals:
+    """New executions per second over the last whole second (pure: the caller passes the clock's time)."""
+
+    def __init__(self) -> None:
+        self._second = 0
+        self._count = 0
+        self._previous = 0
+
+    def note(self, now: float) -> None:
+        second = int(now)
+        if second != self._second:
+            self._previous = self._count if second == self._second + 1 else 0
+            self._second, self._count = second, 0
+        self._count += 1
+
+    def rate(self, now: float) -> int:
+        second = int(now)
+        if second == self._second:
+            return max(self._previous, self._count)
+        return self._count if second == self._second + 1 else 0
 
 
 def _time(value: str | None) -> datetime.datetime:
@@ -147,6 +177,7 @@ class KubeStore:
         self._by_automation: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._journaled: set[Key] = set()                   # executions only the journal holds
         self._history: asyncio.Queue[tuple[ExecutionRecord, dict[str, Any]]] = asyncio.Queue()
+        self.arrivals = Arrivals()
         self._writers: list[asyncio.Task[None]] = []
 
     # --- leadership -------------------------------------------------------------------------------------
@@ -214,6 +245,7 @@ class KubeStore:
             return False
         body = body_of(record)
         self._journaled.add(key)
+        self.arrivals.note(time.monotonic())
         try:
             await self._journal.append(journals.record_entry(body), key)
         except BaseException:
@@ -272,6 +304,9 @@ class KubeStore:
     async def _write_history(self) -> None:
         while True:
             record, body = await self._history.get()
+            while self._history.qsize() < HISTORY_DEFER_LIMIT and \
+                    self.arrivals.rate(time.monotonic()) >= HISTORY_BURST_RATE:  # noqa: ASYNC110 - a rate
+                await asyncio.sleep(0.25)  # over time, not an event to wait for: the history follows a burst
             try:
                 try:
                     await self._client.create(kube.EXECUTIONS, record.namespace, body)

@@ -17,6 +17,7 @@ from wbauto.api.automation import Agg, AutomationSpec, ChangeType, Cmp, Directio
 from wbauto.api.schema import format_duration, parse_duration
 from wbauto.api.secretreference import SecretReferenceSpec
 from wbauto.api.webhook import WebhookSpec
+from wbauto.engine.events import registry as events
 
 SCOPE = {"project": {"entity": "acme", "project": "p"}}
 
@@ -42,8 +43,8 @@ def test_wandb_aliases_map_to_canonical_values() -> None:
 
 
 def test_wandb_event_and_action_types() -> None:
-    assert spec(event={"artifactLinked": {}}).event.wandb_type == "LINK_MODEL"
-    assert spec(event={"runMetricZScore": {"metric": "x"}}).event.wandb_type == "RUN_METRIC_ZSCORE"
+    assert events.of(spec(event={"artifactLinked": {}}).event).wandb_type == "LINK_MODEL"
+    assert events.of(spec(event={"runMetricZScore": {"metric": "x"}}).event).wandb_type == "RUN_METRIC_ZSCORE"
     z = spec(event={"runMetricZScore": {"metric": "x"}}).event.run_metric_z_score
     assert z is not None and z.window == 30 and z.threshold == 3.0 and z.direction is Direction.ANY
     assert spec(action={"webhook": {"webhookRef": {"name": "h"}}}).action.wandb_type == "GENERIC_WEBHOOK"

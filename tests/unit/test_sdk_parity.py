@@ -31,6 +31,7 @@ from wbauto.admission.review import review
 from wbauto.api import automation as model
 from wbauto.api.filters import FIELD_OPERATORS, LOGICAL_OPERATORS
 from wbauto.api.manifests import Resource, parse
+from wbauto.engine.events import registry as event_kinds
 
 DOC = REPO / "docs" / "migration-from-wandb.md"
 BEGIN, END = "<!-- sdk-parity:begin -->", "<!-- sdk-parity:end -->"
@@ -172,7 +173,7 @@ def test_every_sdk_value_has_a_row() -> None:
 def test_the_targets_exist_in_the_models() -> None:
     event_keys = {info.alias or name for name, info in model.Event.model_fields.items()}
     assert {key for key, _ in EVENTS.values() if key} <= event_keys
-    assert {k: v for k, v in model.WANDB_EVENT_TYPES.items()} == {
+    assert {k.key: k.wandb_type.value for k in event_kinds.KINDS.values()} == {
         key: value for value, (key, _) in EVENTS.items() if key and value != "UPDATE_ARTIFACT_ALIAS"}
     action_keys = {f"action.{info.alias or name}" for name, info in model.Action.model_fields.items()}
     assert {t for t, _ in ACTIONS.values() if t} <= action_keys

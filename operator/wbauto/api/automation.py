@@ -355,6 +355,11 @@ class RunStateChanged(Model):
         return sorted(set(states))
 
 
+RUN_EVENTS = ("runMetricThreshold", "runMetricChange", "runMetricZScore", "runStateChanged")
+"""The run events: they take spec.runFilter and not event.filter, and a project or entity scope (the CRD's
+rules). What each event kind is and does beyond its model: ``wbauto.engine.events``."""
+
+
 class Event(Model):
     """What the automation fires on. Exactly one event key."""
 
@@ -366,8 +371,7 @@ class Event(Model):
             what="automation event",
         ),
         Rule(
-            cel="!has(self.filter) || !(" + " || ".join(f"has(self.{k})" for k in (
-                "runMetricThreshold", "runMetricChange", "runMetricZScore", "runStateChanged")) + ")",
+            cel="!has(self.filter) || !(" + " || ".join(f"has(self.{k})" for k in RUN_EVENTS) + ")",
             message="filter (on alias and tag) applies to artifact events; run events are filtered with "
             "spec.runFilter",
             field_path=".filter",
@@ -407,35 +411,11 @@ class Event(Model):
         """The artifact-event filter as W&B writes it, if any."""
         return wandb_form(self.filter) if self.filter is not None else None
 
-    @property
-    def wandb_type(self) -> str:
-        """W&B's backend enum value (``EventTriggeringConditionType``)."""
-        return WANDB_EVENT_TYPES[self.key]
-
-    @functools.cached_property
-    def is_run_event(self) -> bool:
-        return self.key in RUN_EVENTS
-
     @functools.cached_property
     def config(self) -> Model:
         return getattr(self, to_snake(self.key))  # type: ignore[no-any-return]
 
 
-WANDB_EVENT_TYPES = {
-    "artifactVersionCreated": "CREATE_ARTIFACT",
-    "artifactLinked": "LINK_MODEL",
-    "artifactUnlinked": "UNLINK_ARTIFACT",
-    "artifactAliasAdded": "ADD_ARTIFACT_ALIAS",
-    "artifactTagAdded": "ADD_ARTIFACT_TAG",
-    "artifactTagRemoved": "REMOVE_ARTIFACT_TAG",
-    "collectionTagAdded": "ADD_COLLECTION_TAG",
-    "collectionTagRemoved": "REMOVE_COLLECTION_TAG",
-    "runMetricThreshold": "RUN_METRIC",
-    "runMetricChange": "RUN_METRIC_CHANGE",
-    "runMetricZScore": "RUN_METRIC_ZSCORE",
-    "runStateChanged": "RUN_STATE",
-}
-RUN_EVENTS = ("runMetricThreshold", "runMetricChange", "runMetricZScore", "runStateChanged")
 
 
 class RunFilter(RunExpression):

@@ -105,11 +105,6 @@ class Event(Model):
     run: RunInfo | None = Field(None, description="Run events.")
     metrics: list[MetricSeries] = Field(default_factory=list, description="RUN_HISTORY: new rows per metric.")
 
-    @property
-    def is_run_event(self) -> bool:
-        return self.type in (EventType.RUN_STATE, EventType.RUN_HISTORY, EventType.RUN_METRIC,
-                             EventType.RUN_METRIC_CHANGE, EventType.RUN_METRIC_ZSCORE)
-
     def summary(self) -> str:
         """One line for humans, e.g. ``ADD_ARTIFACT_ALIAS production on acme/proj/model:v3``."""
         if self.artifact is not None:

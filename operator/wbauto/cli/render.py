@@ -12,6 +12,7 @@ from wbauto.api.automation import AutomationSpec
 from wbauto.api.event import Event
 from wbauto.cli.common import load_world, pick
 from wbauto.engine import matching, samples, templates
+from wbauto.engine.events import registry as events
 from wbauto.errors import ConfigError
 
 
@@ -45,7 +46,8 @@ def main(args: argparse.Namespace) -> int:
     for item in args.set:
         key, _, value = item.partition("=")
         variables[key] = value
-    print(f"# Automation {res.namespace}/{res.name}: {spec.event.wandb_type} → {spec.action.wandb_type}")
+    print(f"# Automation {res.namespace}/{res.name}: {events.of(spec.event).wandb_type.value} → "
+          f"{spec.action.wandb_type}")
     print(f"# event: {event.summary()}")
     action, settings = registry.of(spec.action)
     try:

@@ -1,7 +1,8 @@
 """Matching (pure): an event and the loaded automations → the executions to create.
 
-Scope, event type, alias/tag regex, the artifact-event filter and the run filter (W&B's expressions, see
-``wbauto.engine.filters``; the name regex and user short forms) and ``enabled`` decide whether an
+The scope (``Scope.covers``), ``enabled`` and the event kind (``wbauto.engine.events``: event type,
+alias/tag regex, the artifact-event filter and the run filter — W&B's expressions, see
+``wbauto.engine.filters`` — with the name regex and user short forms, metric windows) decide whether an
 automation matches. Run events fire at most once per run per 24 hours per automation (W&B's rule);
 those suppressed are not recorded. On top, an automation's ``rateLimit`` turns further matches into
 ``Skipped`` executions, so the history shows them. One event can fire many automations.
@@ -22,17 +23,15 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from wbauto.api.automation import AutomationSpec, RunState
-from wbauto.api.event import Event, EventType, MetricSeries
+from wbauto.api.automation import AutomationSpec
+from wbauto.api.event import Event, EventType
 from wbauto.api.manifests import Resource
 from wbauto.api.schema import parse_duration
-from wbauto.engine import filters, metrics, templates
+from wbauto.engine import templates
+from wbauto.engine.events import registry
+from wbauto.engine.events.base import Accepted
 
 RUN_RULE = datetime.timedelta(hours=24)
-
-# W&B run states → the states an automation can name (crashed counts as FAILED; killed never fires)
-RUN_STATES = {"running": RunState.RUNNING, "finished": RunState.FINISHED, "failed": RunState.FAILED,
-              "crashed": RunState.FAILED}
 
 
 @dataclass(frozen=True)
@@ -101,45 +100,13 @@ def automation_key(res: Resource) -> str:
     return f"{res.namespace}/{res.name}"
 
 
-def _search(pattern: str | None, text: str) -> bool:
-    return pattern is None or filters.search(pattern, text)
-
-
-def _run_filter_ok(spec: AutomationSpec, event: Event) -> bool:
-    f = spec.run_filter
-    if f is None or event.run is None:
-        return True
-    if not _search(f.name_regex, event.run.display_name or event.run.id):
-        return False
-    if f.user is not None and f.user != event.run.user:
-        return False
-    return filters.holds(f.expression, filters.run_lookup(event.run))
-
-
-ARTIFACT_EVENTS = {
-    "artifactVersionCreated": EventType.CREATE_ARTIFACT,
-    "artifactLinked": EventType.LINK_MODEL,
-    "artifactUnlinked": EventType.UNLINK_ARTIFACT,
-    "artifactAliasAdded": EventType.ADD_ARTIFACT_ALIAS,
-    "artifactTagAdded": EventType.ADD_ARTIFACT_TAG,
-    "artifactTagRemoved": EventType.REMOVE_ARTIFACT_TAG,
-    "collectionTagAdded": EventType.ADD_COLLECTION_TAG,
-    "collectionTagRemoved": EventType.REMOVE_COLLECTION_TAG,
-}
-
-
-_TRIGGERS = {**ARTIFACT_EVENTS, "runStateChanged": EventType.RUN_STATE, "runMetricThreshold": EventType.RUN_HISTORY,
-             "runMetricChange": EventType.RUN_HISTORY, "runMetricZScore": EventType.RUN_HISTORY}
-
-
 _LITERAL = re.compile(r"\^([A-Za-z0-9_\-]+)\$")  # an anchored plain word, e.g. ^production$
 GroupKey = tuple[str, str | None, EventType]
 
 
 def _literal(spec: AutomationSpec) -> str | None:
     """The exact alias/tag an Automation's regex accepts, when it is an anchored plain word."""
-    cfg = spec.event.config
-    pattern = getattr(cfg, "alias_regex", None) or getattr(cfg, "tag_regex", None)
+    pattern = registry.of(spec.event).pattern(spec.event.config)
     found = _LITERAL.fullmatch(pattern) if pattern else None
     return found.group(1) if found else None
 
@@ -160,7 +127,7 @@ class Index:
         for res in automations:
             spec: AutomationSpec = res.spec  # type: ignore[assignment]
             entity, project, _ = spec.scope.where
-            key = (entity, project, _TRIGGERS[spec.event.key])
+            key = (entity, project, registry.of(spec.event).observed)
             word = _literal(spec)
             if word is None:
                 groups.setdefault(key, []).append(res)
@@ -178,47 +145,10 @@ class Index:
         return out
 
 
-def evaluate(spec: AutomationSpec, event: Event) -> tuple[Event, metrics.Evaluation | None] | None:
+def evaluate(spec: AutomationSpec, event: Event) -> Accepted | None:
     """Whether ``spec``'s event and filters accept ``event``; returns the event to record (a run-history
     observation becomes the concrete RUN_METRIC* event) and the metric evaluation, if any."""
-    key = spec.event.key
-    cfg = spec.event.config
-    if key in ARTIFACT_EVENTS:
-        if event.type is not ARTIFACT_EVENTS[key]:
-            return None
-        pattern = getattr(cfg, "alias_regex", None) or getattr(cfg, "tag_regex", None)
-        subject = event.alias if key == "artifactAliasAdded" else event.tag
-        if not _search(pattern, subject):
-            return None
-        expression = spec.event.filter_expression
-        if expression is not None and not filters.holds(expression, filters.artifact_lookup(event)):
-            return None
-        return event, None
-    if not _run_filter_ok(spec, event):
-        return None
-    if key == "runStateChanged":
-        if event.type is not EventType.RUN_STATE or event.run is None:
-            return None
-        state = RUN_STATES.get(event.run.state.lower())
-        assert spec.event.run_state_changed is not None
-        return (event, None) if state in spec.event.run_state_changed.states else None
-    if event.type is not EventType.RUN_HISTORY:
-        return None
-    condition: metrics.Condition = cfg  # type: ignore[assignment]
-    series = next((m for m in event.metrics if m.name == condition.metric), None)
-    if series is None:
-        return None
-    result = metrics.first_firing(series, condition)
-    if result is None:
-        return None
-    concrete = {"runMetricThreshold": EventType.RUN_METRIC, "runMetricChange": EventType.RUN_METRIC_CHANGE,
-                "runMetricZScore": EventType.RUN_METRIC_ZSCORE}[key]
-    trimmed = MetricSeries(name=series.name, steps=[result.step], values=[result.value], new_from=0)
-    specific = event.model_copy(update={
-        "type": concrete, "metrics": [trimmed],
-        "id": f"{event.id}-{key}-{result.step}",
-    })
-    return specific, result
+    return registry.of(spec.event).accepts(spec, event)
 
 
 def match(

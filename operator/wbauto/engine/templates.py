@@ -22,15 +22,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from wbauto.api.event import Event, EventType
+from wbauto.api.event import Event
+from wbauto.engine.events import registry
 from wbauto.engine.metrics import Evaluation
 from wbauto.errors import ConfigError
 
 _SECRET_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 _VARIABLE = re.compile(r"\$\{([^{}\s]{1,256})\}|\$([A-Z][A-Z0-9_]{0,127})\b")
-
-# W&B's docs name the link event LINK_ARTIFACT in payloads (the backend enum keeps LINK_MODEL).
-_DISPLAY_EVENT_TYPE = {EventType.LINK_MODEL: "LINK_ARTIFACT"}
 
 
 class TemplateError(ConfigError):
@@ -53,8 +51,9 @@ def variables(
     app_url: str = "https://wandb.ai",
 ) -> dict[str, str]:
     """Every payload variable for ``event``; inapplicable ones are absent (and render empty)."""
+    kind = registry.typed(event.type)  # None: the internal RUN_HISTORY
     out: dict[str, str] = {
-        "event_type": _DISPLAY_EVENT_TYPE.get(event.type, event.type.value),
+        "event_type": kind.display if kind is not None else event.type.value,
         "event_author": event.author,
         "entity_name": event.entity,
         "project_name": event.project,
@@ -70,7 +69,8 @@ def variables(
         out["artifact_collection_name"] = art.collection
         if art.id:
             out["artifact_version"] = f"wandb-artifact://_id/{art.id}"
-            label = event.alias if event.type is EventType.ADD_ARTIFACT_ALIAS and event.alias else art.version
+            named = kind is not None and kind.subject == "alias" and event.alias  # the version the alias names
+            label = event.alias if named else art.version
             out["artifact_version_string"] = f"{event.entity}/{event.project}/{art.collection}:{label}"
             if art.version_index is not None:
                 out["artifact_version_index"] = str(art.version_index)
@@ -83,7 +83,7 @@ def variables(
         out["run_name"] = run.display_name or run.id
         out["run_id"] = run.id
         out["run_url"] = f"{app_url}/{event.entity}/{event.project}/runs/{run.id}"
-        if event.type is EventType.RUN_STATE:
+        if kind is not None and "run_status" in kind.variables:
             out["run_status"] = run.state
     if evaluation is not None:
         metric = next((m.name for m in event.metrics), "")

@@ -22,6 +22,7 @@ from wbauto.api.manifests import Invalid, Resource
 from wbauto.api.secretreference import SecretReferenceSpec
 from wbauto.api.webhook import WebhookSpec
 from wbauto.engine import checks
+from wbauto.engine.events import registry as events
 from wbauto.errors import DependencyMissing, SecretError
 from wbauto.runtime.world import World
 from wbauto.secrets.resolver import Resolver
@@ -123,7 +124,8 @@ def egress_safe_url(url: str) -> str:
 def automation(res: Resource, world: World) -> Outcome:
     spec: AutomationSpec = res.spec  # type: ignore[assignment]
     action, settings = registry.of(spec.action)
-    fields = {"eventType": spec.event.wandb_type, "actionType": spec.action.wandb_type,
+    event_type = events.of(spec.event).wandb_type.value
+    fields = {"eventType": event_type, "actionType": spec.action.wandb_type,
               "target": action.describe(settings)}
     problems = checks.automation(spec, res.name)
     if problems:
@@ -140,7 +142,7 @@ def automation(res: Resource, world: World) -> Outcome:
                        problem_text, stalled=True, fields=fields)
     if not spec.enabled:
         return Outcome(True, Reason.DISABLED, "spec.enabled is false: events are not matched", fields=fields)
-    return Outcome(True, Reason.SUCCEEDED, f"watching {spec.scope.describe()} for {spec.event.wandb_type}",
+    return Outcome(True, Reason.SUCCEEDED, f"watching {spec.scope.describe()} for {event_type}",
                    fields=fields)
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from wbauto.api.automation import AutomationSpec
 from wbauto.api.manifests import Resource
-from wbauto.engine import metrics
+from wbauto.engine.events import registry
+from wbauto.engine.events.base import Feed
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,12 @@ class Needs:
 
 
 def needs_of(spec: AutomationSpec) -> tuple[ScopeKey, Needs]:
+    """The scope an Automation's poller reads and what it reads there (the event kind's feed and history)."""
+    kind = registry.of(spec.event)
     needs = Needs()
-    if spec.event.is_run_event:
+    if kind.feed is Feed.RUNS:
         needs.runs = True
-        cfg = spec.event.config
-        if spec.event.key != "runStateChanged":
-            condition: metrics.Condition = cfg  # type: ignore[assignment]
-            needs.metrics[condition.metric] = metrics.needed_values(condition)
+        needs.metrics.update(kind.history(spec.event.config))
     else:
         needs.artifacts = True
         needs.collections = None

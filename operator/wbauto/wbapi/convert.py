@@ -20,19 +20,14 @@ from typing import Any
 from wbauto.api import kinds
 from wbauto.api.automation import REGISTRY_PREFIX
 from wbauto.api.filters import RUN_FIELDS, Unconvertible, from_wandb
+from wbauto.engine.events import registry as events
+from wbauto.engine.events.base import EventKind, Feed
 
 CONVERTED = "converted"
 DIFFERENT = "converted with a difference"
 NOT_CONVERTIBLE = "not convertible"
 NOT_WRITTEN = "not written"
 
-ARTIFACT_EVENTS = {
-    "CREATE_ARTIFACT": "artifactVersionCreated", "LINK_MODEL": "artifactLinked", "LINK_ARTIFACT": "artifactLinked",
-    "UNLINK_ARTIFACT": "artifactUnlinked", "ADD_ARTIFACT_ALIAS": "artifactAliasAdded",
-    "UPDATE_ARTIFACT_ALIAS": "artifactAliasAdded", "ADD_ARTIFACT_TAG": "artifactTagAdded",
-    "REMOVE_ARTIFACT_TAG": "artifactTagRemoved", "ADD_COLLECTION_TAG": "collectionTagAdded",
-    "REMOVE_COLLECTION_TAG": "collectionTagRemoved",
-}
 RUN_METRIC_FILTERS = {"threshold_filter": "RUN_METRIC", "change_filter": "RUN_METRIC_CHANGE",
                       "zscore_filter": "RUN_METRIC_ZSCORE"}
 NOT_CONVERTIBLE_EVENTS = {
@@ -238,17 +233,18 @@ class Converter:
         if kind in NOT_CONVERTIBLE_EVENTS:
             raise _Skip(NOT_CONVERTIBLE_EVENTS[kind])
         saved = _json(condition.get("filter") or "{}", "the event filter")
-        if kind in ARTIFACT_EVENTS:
-            return self._artifact_event(kind, saved, notes), {}
-        if kind in ("RUN_METRIC", "RUN_METRIC_CHANGE", "RUN_METRIC_ZSCORE", "RUN_STATE"):
-            if scope.kind not in ("project", "entity"):
-                raise _Skip(f"a {kind} automation scoped to a {scope.kind} (W&B's run events take a project or an "
-                            "entity)")
-            return self._run_event(kind, saved, notes)
-        raise _Skip(f"event type {kind or '(none)'} is not one of W&B's documented event types")
+        found = events.imported(kind)
+        if found is None:
+            raise _Skip(f"event type {kind or '(none)'} is not one of W&B's documented event types")
+        if found.feed is Feed.ARTIFACTS:
+            return self._artifact_event(kind, found, saved, notes), {}
+        if scope.kind not in found.scopes:
+            raise _Skip(f"a {kind} automation scoped to a {scope.kind} (W&B's run events take a project or an "
+                        "entity)")
+        return self._run_event(kind, saved, notes)
 
-    def _artifact_event(self, kind: str, saved: Any, notes: list[str]) -> dict[str, Any]:
-        key = ARTIFACT_EVENTS[kind]
+    def _artifact_event(self, kind: str, found: EventKind, saved: Any, notes: list[str]) -> dict[str, Any]:
+        key = found.key
         if kind == "UPDATE_ARTIFACT_ALIAS":
             notes.append("UPDATE_ARTIFACT_ALIAS is W&B's legacy alias event (the SDK no longer creates it): converted "
                          "to artifactAliasAdded, which fires whenever an alias is added to a version, moved or new, "
@@ -258,7 +254,7 @@ class Converter:
         converted = from_wandb(expression, artifact_field, top_fields=True)
         config: dict[str, Any] = {}
         event: dict[str, Any] = {key: config}
-        short = "alias" if key == "artifactAliasAdded" else "tag" if "Tag" in key else None
+        short = found.subject or None
         if short and list(converted) == [short] and list(converted[short]) == ["$regex"]:
             config[f"{short}Regex"] = converted[short]["$regex"]  # the App's "Alias regex" / "Tag regex"
         elif converted:

@@ -45,6 +45,9 @@ from wbauto.wbapi.client import Client as WandbClient
 
 log = logging.getLogger("wbauto.engine")
 
+REPLAN_DELAY = 0.2
+"""Seconds from a change of the Automations to the pollers' new plan (changes until then plan once)."""
+
 
 class ExecutionReporter(Protocol):
     """Where execution outcomes are shown: the Automation's status and Events, or the log."""
@@ -87,6 +90,7 @@ class Engine:
                                 interval=settings.poll_interval, on_health=self._health_changed)
                         if wandb is not None else None)
         self._planned = -1
+        self._replan_at: asyncio.TimerHandle | None = None
         self._index = matching.Index({})
         self._index_revision = -1
         self._tasks: list[asyncio.Task[Any]] = []
@@ -113,6 +117,9 @@ class Engine:
         self.replan()
 
     async def stop(self) -> None:
+        if self._replan_at is not None:
+            self._replan_at.cancel()
+            self._replan_at = None
         if self.pollers is not None:
             await self.pollers.stop()
         for task in self._tasks:
@@ -124,6 +131,17 @@ class Engine:
         self._planned = -1
         self.dispatcher.forget_all()
         await self.http.aclose()
+
+    def replan_soon(self) -> None:
+        """:meth:`replan` shortly, once for every change until then (a manifest scan or a watch's initial
+        list of thousands of Automations plans once, not once per Automation over all of them)."""
+        if self.world.revision == self._planned or self._replan_at is not None:
+            return
+        self._replan_at = asyncio.get_running_loop().call_later(REPLAN_DELAY, self._replan_due)
+
+    def _replan_due(self) -> None:
+        self._replan_at = None
+        self.replan()
 
     def replan(self) -> None:
         """Start/stop pollers when the set of Automations changed."""

@@ -149,7 +149,7 @@ class InCluster:
 
     def _changed(self, key: Key) -> None:
         if self.leading:
-            self.engine.replan()
+            self.engine.replan_soon()
 
     def _requeue(self, keys: list[Key]) -> None:
         for key in keys:

@@ -185,7 +185,7 @@ class Standalone:
         self.engine = Engine(settings, self.world, self.store, self.resolver, self.reporter, wandb=self.wandb)
         self.reconciler = Reconciler(self.world, self.resolver, settings.egress_policy, self.reporter)
         self.reconciler.source_problem = self.engine.source_problem
-        self.reconciler.on_change.append(lambda key: self.engine.replan())
+        self.reconciler.on_change.append(lambda key: self.engine.replan_soon())
         self.engine.health_listeners.append(self._requeue)
         self.folder = ManifestFolder(directory, self.reconciler)
         self._tasks: list[asyncio.Task[Any]] = []

@@ -1,19 +1,22 @@
 """Poll W&B and turn what changed into Events: one poller per (entity, project), every due project in
-one batched cycle.
+one batched cycle. This module decides what to poll and when (the plan, the schedule, the loop, health);
+:mod:`wbauto.sources.feeds` reads each cycle's artifacts and runs through the batched requests of
+:mod:`wbauto.sources.batch` into the pure diffs of :mod:`wbauto.sources.artifacts` and
+:mod:`wbauto.sources.runs`; :mod:`wbauto.sources.cursors` keeps each project's position.
 
 - **One poller per project.** Every Automation watching a project — by project, registry, collection
   or through its entity — shares the project's one poller and its one cursor, so a change is read,
   and identified, once. Entity scopes list the entity's projects every cycle (a project missing from two
   listings in a row is dropped) and add their needs to each project's.
 - **Batched.** A cycle reads every due project together: entities, collection listings, versions,
-  runs and history pages each go out in GraphQL documents of up to :data:`BATCH` aliases, so the
+  runs and history pages each go out in GraphQL documents of up to ``batch.BATCH`` aliases, so the
   requests per cycle do not grow with the Automations and grow with the projects only per batch.
 - **Cursor after the executions.** A project's events are handed to the engine (which stores their
   executions) before its cursor is saved; a crash in between makes the next cycle read the same changes
   again, with the same event ids (see :mod:`wbauto.sources.artifacts`), so nothing is lost or doubled.
 - **Baselines.** A project's first cycle records what is there and fires nothing; a project first
   polled more than :data:`CATCH_UP_WINDOW` after start (an Automation added on a new scope) starts from
-  a fresh baseline, and so does a cursor older than :data:`MAX_CATCH_UP`: old history is not replayed.
+  a fresh baseline, and so does a cursor older than ``cursors.MAX_CATCH_UP``: old history is not replayed.
 - **Timing.** After a cycle that produced events a project is polled again sooner (a quarter of the
   interval) for a few cycles; after errors its delay doubles up to five minutes (or W&B's
   Retry-After). Errors are kept per project in :attr:`Pollers.health` and shown on the Automations.
@@ -24,47 +27,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from wbauto import telemetry
 from wbauto.api.event import Event, EventType, Source
 from wbauto.errors import SourceError
-from wbauto.sources import artifacts, runs
+from wbauto.sources import artifacts
+from wbauto.sources.batch import Reader
+from wbauto.sources.cursors import Cursor, LoadCursor, SaveCursor
+from wbauto.sources.feeds import Feeds
 from wbauto.sources.plan import Needs, ScopeKey
 from wbauto.wbapi import queries
-from wbauto.wbapi.client import Client, Unavailable, error_text
+from wbauto.wbapi.client import Client, Unavailable
 
 log = logging.getLogger("wbauto.poller")
 
 Emit = Callable[[list[Event]], Awaitable[None]]
-LoadCursor = Callable[[str], Awaitable[dict[str, Any] | None]]
-SaveCursor = Callable[[str, dict[str, Any]], Awaitable[None]]
-K = TypeVar("K")
 
-BATCH = 10  # aliases per batched request
-PAGE = 100
-HISTORY_PAGE = 1000
 MAX_BACKOFF = 300.0
 FAST_CYCLES = 5
 CATCH_UP_WINDOW = 60.0  # projects polled this soon after start catch up from their cursors; later ones do not
-MAX_CATCH_UP = datetime.timedelta(hours=24)  # an older cursor is not replayed: the project starts afresh
-CURSOR_VERSION = 2
-
-
-class ProjectNotFound(SourceError):
-    """Raised when W&B answers ``project: null``: the project does not exist or the API key cannot see it."""
-
-    def __init__(self, entity: str, project: str) -> None:
-        super().__init__(f"project {entity}/{project} not found, or not visible to the operator's W&B API key")
-
-
-class Malformed(SourceError):
-    """Raised when W&B answers a connection as null or without edges: not evidence that anything is gone."""
 
 
 @dataclass(frozen=True)
@@ -87,13 +73,8 @@ class _Schedule:
 class _Project:
     key: ScopeKey
     needs: Needs
-    rebaseline: bool
-    cursor: dict[str, Any] | None = None
+    cursor: Cursor
     schedule: _Schedule = field(default_factory=_Schedule)
-
-    @property
-    def cursor_key(self) -> str:
-        return f"scope:{self.key}"
 
 
 @dataclass
@@ -107,10 +88,6 @@ class _Entity:
     schedule: _Schedule = field(default_factory=_Schedule)
 
 
-def _iso(t: datetime.datetime) -> str:
-    return t.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
-
-
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -119,7 +96,7 @@ class Pollers:
     def __init__(self, client: Client, load: LoadCursor, save: SaveCursor, emit: Emit, *,
                  interval: float = 30.0, on_health: Callable[[ScopeKey], None] | None = None,
                  now: Callable[[], datetime.datetime] = _utcnow, clock: Callable[[], float] = time.monotonic) -> None:
-        self._client = client
+        self._reader = Reader(client)
         self._load = load
         self._save = save
         self._emit = emit
@@ -127,6 +104,7 @@ class Pollers:
         self._on_health = on_health
         self._now = now
         self._clock = clock
+        self._feeds = Feeds(self._reader, self._maker, now)
         self._plan: dict[ScopeKey, Needs] = {}
         self._entities: dict[ScopeKey, _Entity] = {}
         self._projects: dict[ScopeKey, _Project] = {}
@@ -193,7 +171,7 @@ class Pollers:
         for key, needs in wanted.items():
             project = self._projects.get(key)
             if project is None:
-                self._projects[key] = _Project(key, needs, rebaseline=late)
+                self._projects[key] = _Project(key, needs, Cursor(key, rebaseline=late))
             elif project.needs != needs:
                 project.needs = needs
                 project.schedule.due = 0.0
@@ -290,8 +268,9 @@ class Pollers:
     # --- entities -------------------------------------------------------------------------------------
 
     async def _discover(self, entities: list[_Entity]) -> None:
-        found = await self._pages(queries.entity_projects, "e", [(e.key, {"n": e.key.entity}) for e in entities],
-                                  lambda node: node.get("projects"), "entity")
+        found = await self._reader.pages(queries.entity_projects, "e",
+                                         [(e.key, {"n": e.key.entity}) for e in entities],
+                                         lambda node: node.get("projects"), "entity")
         for entity in entities:
             listing = found[entity.key]
             if listing is None:
@@ -314,14 +293,15 @@ class Pollers:
         work: dict[ScopeKey, dict[str, Any]] = {}
         for project in projects:
             try:
-                work[project.key] = await self._cursor(project)
+                work[project.key] = await project.cursor.open(self._load, self._now)
             except Exception as exc:
                 errors[project.key] = exc
         live = [p for p in projects if p.key in work]
         events: dict[ScopeKey, list[Event]] = {p.key: [] for p in live}
         try:
-            await self._read_artifacts([p for p in live if p.needs.artifacts], work, events, errors)
-            await self._read_runs([p for p in live if p.needs.runs and p.key not in errors], work, events, errors)
+            await self._feeds.artifacts({p.key: p.needs for p in live if p.needs.artifacts}, work, events, errors)
+            await self._feeds.runs({p.key: p.needs for p in live if p.needs.runs and p.key not in errors}, work,
+                                   events, errors)
         except Exception as exc:  # a bug in reading: every project of this cycle reports it, none moves on
             log.exception("poll cycle failed")
             for project in live:
@@ -333,7 +313,7 @@ class Pollers:
                 try:
                     if found:
                         await self._emit(found)
-                    await self._commit(project, work[project.key], bool(found))
+                    await project.cursor.commit(work[project.key], bool(found), self._save, self._now)
                 except Exception as exc:  # the executions (or the cursor) could not be stored: read again
                     error = SourceError(f"events read but not stored ({type(exc).__name__}: {exc}); reading "
                                         "them again") if not isinstance(exc, SourceError) else exc
@@ -341,228 +321,9 @@ class Pollers:
                 self.cycles += 1
             self._done(project.key, project.schedule, error, events=len(found))
 
-    async def _cursor(self, project: _Project) -> dict[str, Any]:
-        """A working copy of the project's cursor (loaded once, from the store)."""
-        if project.cursor is None:
-            loaded = await self._load(project.cursor_key)
-            loaded = _upgrade(loaded, project.key)
-            stale = loaded is not None and self._now() - artifacts.parse_time(loaded.get("saved")) > MAX_CATCH_UP
-            if stale:
-                log.warning("cursor of %s is older than %s: starting from now, not replaying", project.key,
-                            MAX_CATCH_UP)
-            if loaded is None or project.rebaseline or stale:
-                loaded = {"v": CURSOR_VERSION, "baseline": _iso(self._now()), "state": {}}
-            project.cursor = loaded
-        copy: dict[str, Any] = json.loads(json.dumps(project.cursor))
-        return copy
-
-    async def _commit(self, project: _Project, cursor: dict[str, Any], changed_events: bool) -> None:
-        saved = artifacts.parse_time(cursor.get("saved"))
-        if changed_events or cursor != project.cursor or self._now() - saved > MAX_CATCH_UP / 4:
-            cursor["saved"] = _iso(self._now())  # refreshed now and then even when nothing changes
-            await self._save(project.cursor_key, cursor)
-        project.cursor = cursor
-
     def _maker(self, key: ScopeKey) -> artifacts.MakeEvent:
         def make(project: str, type_: EventType, ident: str, **fields: Any) -> Event:
             return Event(id=ident, type=type_, time=self._now(), source=Source.POLL, entity=key.entity,
                          project=project, **fields)
 
         return make
-
-    async def _read_artifacts(self, projects: list[_Project], work: dict[ScopeKey, dict[str, Any]],
-                              events: dict[ScopeKey, list[Event]], errors: dict[ScopeKey, Exception]) -> None:
-        if not projects:
-            return
-        listings = await self._pages(queries.project_collections, "p",
-                                     [(p.key, {"e": p.key.entity, "p": p.key.project}) for p in projects],
-                                     lambda node: node.get("artifactCollections"), "project")
-        reads: list[tuple[ScopeKey, str]] = []
-        ok: list[_Project] = []
-        for project in projects:
-            listing = listings[project.key]
-            if listing is None:
-                listing = ProjectNotFound(project.key.entity, str(project.key.project))
-            if isinstance(listing, Exception):
-                errors[project.key] = listing
-                continue
-            state = work[project.key]["state"].setdefault("artifacts", {})
-            wanted = project.needs.collections
-            reads += [(project.key, cid) for cid in artifacts.tracked(state, listing, wanted)]
-            ok.append(project)
-        versions = await self._pages(queries.collection_versions, "c", [(r, {"c": r[1]}) for r in reads],
-                                     lambda node: node.get("artifacts"), "project", after="after", edges=True)
-        for project in ok:
-            by_id: dict[str, list[Mapping[str, Any]] | None] = {}
-            failed = next((v for (k, _), v in versions.items() if k == project.key and isinstance(v, Exception)), None)
-            if failed is not None:
-                errors[project.key] = failed
-                continue
-            for (key, cid), edges in versions.items():
-                if key == project.key:
-                    by_id[cid] = edges  # type: ignore[assignment]
-            cursor = work[project.key]
-            state = cursor["state"].setdefault("artifacts", {})
-            listing = listings[project.key]
-            assert isinstance(listing, list)
-            events[project.key] += artifacts.diff(str(project.key.project), state, listing, by_id,
-                                                  self._maker(project.key), quiet=not cursor["state"].get("seen_a"))
-            cursor["state"]["seen_a"] = True
-
-    async def _read_runs(self, projects: list[_Project], work: dict[ScopeKey, dict[str, Any]],
-                         events: dict[ScopeKey, list[Event]], errors: dict[ScopeKey, Exception]) -> None:
-        if not projects:
-            return
-        marks = {p.key: runs.watermark(work[p.key]["state"].get("runs") or {}) for p in projects}
-
-        def older(key: ScopeKey, nodes: list[Mapping[str, Any]]) -> bool:
-            mark = marks[key]
-            return mark is not None and artifacts.parse_time(nodes[-1].get("heartbeatAt")) < mark
-
-        listings = await self._pages(queries.project_runs, "p",
-                                     [(p.key, {"e": p.key.entity, "p": p.key.project}) for p in projects],
-                                     lambda node: node.get("runs"), "project", stop=older)
-        reads: list[tuple[_Project, runs.HistoryRead]] = []
-        for project in projects:
-            listing = listings[project.key]
-            if listing is None:
-                listing = ProjectNotFound(project.key.entity, str(project.key.project))
-            if isinstance(listing, Exception):
-                errors[project.key] = listing
-                continue
-            mark = marks[project.key]
-            nodes = [n for n in listing if mark is None or artifacts.parse_time(n.get("heartbeatAt")) >= mark]
-            cursor = work[project.key]
-            state = cursor["state"].setdefault("runs", {})
-            found, todo = runs.observe(str(project.key.project), state, nodes, project.needs,
-                                       self._maker(project.key), baseline=not cursor["state"].get("seen_r"),
-                                       scope_baseline=artifacts.parse_time(cursor.get("baseline")), now=self._now())
-            cursor["state"]["seen_r"] = True
-            events[project.key] += found
-            reads += [(project, read) for read in todo]
-        rows = await self._history(reads)
-        for project in projects:
-            if project.key in errors:
-                continue
-            mine = [read for p, read in reads if p is project]
-            failed = next((rows[(project.key, r.run)] for r in mine
-                           if isinstance(rows.get((project.key, r.run)), Exception)), None)
-            if isinstance(failed, Exception):
-                errors[project.key] = failed
-                continue
-            by_run = {r.run: rows.get((project.key, r.run)) or [] for r in mine}
-            state = work[project.key]["state"].setdefault("runs", {})
-            events[project.key] += runs.apply_history(str(project.key.project), state, mine,
-                                                      by_run, project.needs, self._maker(project.key))  # type: ignore[arg-type]
-
-    async def _history(self, reads: list[tuple[_Project, runs.HistoryRead]],
-                       ) -> dict[tuple[ScopeKey, str], list[dict[str, Any]] | Exception]:
-        """Every history row asked for, batched across runs and projects, paging long ranges."""
-        out: dict[tuple[ScopeKey, str], list[dict[str, Any]] | Exception] = {(p.key, r.run): [] for p, r in reads}
-        pending = [(p.key, r.run, r.low, r.high) for p, r in reads]
-        while pending:
-            batch, pending = pending[:BATCH], pending[BATCH:]
-            variables: dict[str, Any] = {"pageSize": HISTORY_PAGE}
-            for i, (key, run, low, high) in enumerate(batch):
-                variables.update({f"e{i}": key.entity, f"p{i}": key.project, f"r{i}": run, f"min{i}": low,
-                                  f"max{i}": high})
-            try:
-                data, problems = await self._client.partial(queries.run_history(len(batch)), variables, scope="project")
-            except SourceError as exc:
-                for key, run, _, _ in batch:
-                    out[(key, run)] = exc
-                continue
-            failed = _failed_aliases(problems)
-            for i, (key, run, _low, high) in enumerate(batch):
-                if f"h{i}" in failed:
-                    out[(key, run)] = SourceError(f"W&B GraphQL error: {failed[f'h{i}']}")
-                    continue
-                node = data.get(f"h{i}")
-                if node is None:
-                    out[(key, run)] = ProjectNotFound(key.entity, str(key.project))
-                    continue
-                page = [artifacts.decode(r) for r in ((node.get("run") or {}).get("history") or [])]
-                page = [r for r in page if isinstance(r, dict) and "_step" in r]
-                got = out[(key, run)]
-                if isinstance(got, list):
-                    got += page
-                steps = [s for s in (runs._step(r) for r in page) if s is not None]
-                if len(page) >= HISTORY_PAGE and steps and max(steps) + 1 < high:
-                    pending.append((key, run, max(steps) + 1, high))
-        return out
-
-    async def _pages(self, build: Callable[[int], str], prefix: str, requests: list[tuple[K, dict[str, Any]]],
-                     connection: Callable[[Mapping[str, Any]], Any], scope: str, *, after: str = "a",
-                     stop: Callable[[K, list[Mapping[str, Any]]], bool] | None = None, edges: bool = False,
-                     ) -> dict[K, list[Mapping[str, Any]] | Exception | None]:
-        """Every node (or, with ``edges``, every edge) of a connection for each request, batched
-        :data:`BATCH` to a document, paging each. Per request: the nodes, None when its object answered
-        null, or the error that stopped it."""
-        out: dict[K, list[Mapping[str, Any]] | Exception | None] = {k: [] for k, _ in requests}
-        todo: list[tuple[K, dict[str, Any], str | None]] = [(k, v, None) for k, v in requests]
-        while todo:
-            batch, todo = todo[:BATCH], todo[BATCH:]
-            variables: dict[str, Any] = {"perPage": PAGE}
-            for i, (_, values, cursor) in enumerate(batch):
-                variables.update({f"{name}{i}": value for name, value in values.items()})
-                variables[f"{after}{i}"] = cursor
-            try:
-                data, problems = await self._client.partial(build(len(batch)), variables, scope=scope)
-            except SourceError as exc:
-                for key, _, _ in batch:
-                    out[key] = exc
-                continue
-            failed = _failed_aliases(problems)
-            for i, (key, values, _) in enumerate(batch):
-                got = out[key]
-                if not isinstance(got, list):
-                    continue
-                if f"{prefix}{i}" in failed:
-                    out[key] = SourceError(f"W&B GraphQL error: {failed[f'{prefix}{i}']}")
-                    continue
-                node = data.get(f"{prefix}{i}")
-                if node is None:
-                    out[key] = None
-                    continue
-                conn = connection(node) if isinstance(node, dict) else None
-                if not isinstance(conn, dict):
-                    conn = {}
-                found = conn.get("edges")
-                if not isinstance(found, list):
-                    out[key] = Malformed(f"W&B answered a malformed page ({build.__name__}: no list of edges); "
-                                         "nothing was changed, reading again")
-                    continue
-                whole: list[Mapping[str, Any]] = [e for e in found if isinstance(e, dict)
-                                                  and isinstance(e.get("node"), dict)]
-                nodes = whole if edges else [e["node"] for e in whole]
-                got += nodes
-                page = conn.get("pageInfo") or {}
-                if page.get("hasNextPage") and nodes and not (stop is not None and stop(key, nodes)):
-                    todo.append((key, values, page.get("endCursor")))
-        return out
-
-
-def _failed_aliases(problems: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """GraphQL errors by the top-level alias they are about (``path[0]``); unplaced ones under ``""``."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for problem in problems:
-        path = problem.get("path") or [""]
-        out.setdefault(str(path[0]), []).append(dict(problem))
-    return {alias: error_text(items) for alias, items in out.items()}
-
-
-def _upgrade(loaded: dict[str, Any] | None, key: ScopeKey) -> dict[str, Any] | None:
-    """A cursor in this version's shape (version-1 cursors held every project of a scope)."""
-    if loaded is None or loaded.get("v") == CURSOR_VERSION:
-        return loaded
-    project_state = dict((loaded.get("projects") or {}).get(str(key.project)) or {})
-    state: dict[str, Any] = {}
-    if "collections" in project_state:
-        state["artifacts"] = artifacts.migrate({"collections": project_state["collections"]})
-        state["seen_a"] = True
-    if "runs" in project_state:
-        state["runs"] = {"runs": project_state["runs"], "seen": project_state.get("seen")}
-        for entry in state["runs"]["runs"].values():
-            entry.setdefault("sn", {entry.get("state", ""): 1})
-        state["seen_r"] = True
-    return {"v": CURSOR_VERSION, "baseline": loaded.get("baseline"), "saved": loaded.get("saved"), "state": state}

@@ -77,8 +77,10 @@ def test_arrivals_measure_the_last_whole_second() -> None:
     assert arrivals.rate(110.0) == 1, "a gap of seconds forgets the burst"
 
 
-def test_last_execution_rounds_space_out_when_many_automations_fire() -> None:
+def test_last_execution_patches_are_paced_when_many_automations_fire() -> None:
     from wbauto.runtime.cluster.reporter import KubeExecutionReporter as Reporter
 
-    assert Reporter.pause(1) == Reporter.FLUSH_EVERY
-    assert Reporter.pause(1000) == 1000 / Reporter.PATCHES_PER_SECOND  # 20 s: 50 patches/s at most
+    rate = Reporter.PATCHES_PER_SECOND
+    assert Reporter.pace(1, 1.0) == 0.0, "one Automation: no wait"
+    assert Reporter.pace(100, 0.5) == 100 / rate - 0.5, "100 patched in 0.5 s: wait until the rate is met"
+    assert Reporter.pace(1000, 100.0) == 0.0

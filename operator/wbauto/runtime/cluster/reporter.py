@@ -93,8 +93,8 @@ class KubeReporter:
 class KubeExecutionReporter:
     """Shows execution outcomes: the Automation's ``status.lastExecution`` (coalesced: the first outcome after
     a quiet spell is written at once, then at most one patch per :attr:`FLUSH_EVERY` per Automation, the
-    newest wins; when many Automations fire at once the rounds space out so that these patches stay within
-    :attr:`PATCHES_PER_SECOND`) and a Warning Event when an execution fails."""
+    newest wins; when many Automations fire at once a round is paced to :attr:`PATCHES_PER_SECOND`, so the
+    apiserver's capacity goes to the deliveries) and a Warning Event when an execution fails."""
 
     FLUSH_EVERY = 5.0
     PATCHES_PER_SECOND = 50.0
@@ -127,24 +127,28 @@ class KubeExecutionReporter:
             await self._wake.wait()
             self._wake.clear()
             batch, self._latest = self._latest, {}
-            for (namespace, automation), record in batch.items():
-                status = record.status
-                last = {"name": record.name, "time": micro_time(record.created)[:19] + "Z",
-                        "status": status.phase.value, "responseCode": status.response_code,
-                        "error": status.error}
-                try:
-                    await self._client.patch(kube.AUTOMATIONS, namespace, automation,
-                                             {"status": {"lastExecution": {k: v for k, v in last.items()
-                                                                           if v is not None} | {
-                                                 k: None for k, v in last.items() if v is None}}},
-                                             status=True)
-                except kube.NotFound:
-                    pass  # the Automation was deleted; its executions carry on
-                except KubeError as exc:
-                    log.warning("could not update %s/%s lastExecution: %s", namespace, automation, exc)
-            await asyncio.sleep(self.pause(len(batch)))
+            started = time.monotonic()
+            for i, ((namespace, automation), record) in enumerate(batch.items()):
+                await self._patch(namespace, automation, record)
+                await asyncio.sleep(self.pace(i + 1, time.monotonic() - started))
+            await asyncio.sleep(self.FLUSH_EVERY)
 
     @classmethod
-    def pause(cls, patched: int) -> float:
-        """Seconds until the next round after one that patched ``patched`` Automations (pure)."""
-        return max(cls.FLUSH_EVERY, patched / cls.PATCHES_PER_SECOND)
+    def pace(cls, patched: int, elapsed: float) -> float:
+        """Seconds to wait after ``patched`` patches in ``elapsed`` seconds of a round (pure): at most
+        :attr:`PATCHES_PER_SECOND`, however many Automations fired."""
+        return max(0.0, patched / cls.PATCHES_PER_SECOND - elapsed)
+
+    async def _patch(self, namespace: str, automation: str, record: Any) -> None:
+        status = record.status
+        last = {"name": record.name, "time": micro_time(record.created)[:19] + "Z",
+                "status": status.phase.value, "responseCode": status.response_code, "error": status.error}
+        try:
+            await self._client.patch(kube.AUTOMATIONS, namespace, automation,
+                                     {"status": {"lastExecution": {k: v for k, v in last.items() if v is not None}
+                                                 | {k: None for k, v in last.items() if v is None}}},
+                                     status=True)
+        except kube.NotFound:
+            pass  # the Automation was deleted; its executions carry on
+        except KubeError as exc:
+            log.warning("could not update %s/%s lastExecution: %s", namespace, automation, exc)

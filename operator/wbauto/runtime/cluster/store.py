@@ -176,7 +176,7 @@ class KubeStore:
         self._objects: dict[Key, _Entry] = {}               # executions with their own object
         self._by_automation: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._journaled: set[Key] = set()                   # executions only the journal holds
-        self._history: asyncio.Queue[tuple[ExecutionRecord, dict[str, Any]]] = asyncio.Queue()
+        self._history: asyncio.Queue[ExecutionRecord] = asyncio.Queue()  # terminal, object to write
         self.arrivals = Arrivals()
         self._writers: list[asyncio.Task[None]] = []
 
@@ -227,7 +227,7 @@ class KubeStore:
             self._journaled.add(key)
             journaled.append(record)
             if record.terminal:
-                self._history.put_nowait((record, body_of(record)))
+                self._history.put_nowait(record)
         return journaled
 
     def _index(self, record: ExecutionRecord) -> None:
@@ -252,7 +252,7 @@ class KubeStore:
             self._journaled.discard(key)
             raise
         if record.terminal:
-            self._history.put_nowait((record, body))
+            self._history.put_nowait(record)
         return True
 
     async def _create_object(self, record: ExecutionRecord) -> bool:
@@ -271,7 +271,7 @@ class KubeStore:
             return await self._patch_status(record)
         if record.terminal:
             await self._journal.append(journals.status_entry(key, status_of(record)), key)
-            self._history.put_nowait((record, body_of(record)))
+            self._history.put_nowait(record)
             return True
         # it waits for a retry: it becomes an object now, one a user can see (and delete to cancel)
         try:
@@ -303,10 +303,11 @@ class KubeStore:
 
     async def _write_history(self) -> None:
         while True:
-            record, body = await self._history.get()
+            record = await self._history.get()  # the body is built now: a burst's backlog holds records only
             while self._history.qsize() < HISTORY_DEFER_LIMIT and \
                     self.arrivals.rate(time.monotonic()) >= HISTORY_BURST_RATE:  # noqa: ASYNC110 - a rate
                 await asyncio.sleep(0.25)  # over time, not an event to wait for: the history follows a burst
+            body = body_of(record)
             try:
                 try:
                     await self._client.create(kube.EXECUTIONS, record.namespace, body)
@@ -325,7 +326,7 @@ class KubeStore:
                 log.warning("history of %s/%s not written yet (%s); trying again", record.namespace,
                             record.name, exc)
                 await asyncio.sleep(1.0)
-                self._history.put_nowait((record, body))
+                self._history.put_nowait(record)
                 continue
             self._settled(record)
 

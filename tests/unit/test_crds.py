@@ -60,10 +60,10 @@ def _assert_structural(node: dict, path: str) -> None:  # type: ignore[type-arg]
 
 
 def test_every_event_and_action_maps_to_wandb_types() -> None:
+    from wbauto.actions import registry as actions
     from wbauto.api.automation import Action, Event
     from wbauto.engine.events import registry
 
     event_keys = {info.alias for info in Event.model_fields.values()} - {"filter"}
     assert event_keys == set(registry.KINDS)
-    assert {info.alias for info in Action.model_fields.values()} == {"webhook", "slack", "launch",
-                                                                       "kubernetesJob", "noOp"}
+    assert {info.alias or name for name, info in Action.model_fields.items()} == set(actions.ACTIONS)

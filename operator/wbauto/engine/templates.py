@@ -69,8 +69,7 @@ def variables(
         out["artifact_collection_name"] = art.collection
         if art.id:
             out["artifact_version"] = f"wandb-artifact://_id/{art.id}"
-            named = kind is not None and kind.subject == "alias" and event.alias  # the version the alias names
-            label = event.alias if named else art.version
+            label = event.alias if kind is not None and kind.alias_names_version and event.alias else art.version
             out["artifact_version_string"] = f"{event.entity}/{event.project}/{art.collection}:{label}"
             if art.version_index is not None:
                 out["artifact_version_index"] = str(art.version_index)

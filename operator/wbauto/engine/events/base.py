@@ -70,6 +70,7 @@ class EventKind(ABC):
     feed: Feed
     scopes: frozenset[str] = frozenset(SCOPE_KINDS)
     subject: str = ""  # "alias" or "tag": what the event adds or removes (its regex, ${alias} / ${tag})
+    alias_names_version: bool = False  # ${artifact_version_string} ends with the alias added, not the version
     receivable: bool = True  # W&B's webhooks can deliver it to the receiver
     payload_type: str = ""  # ${event_type} when the payloads spell it otherwise than wandb_type
     imported_as: tuple[str, ...] = field(default=())  # W&B eventType values `wbauto import` reads as this kind

@@ -41,6 +41,8 @@ BILLION_LAUGHS = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
     f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
 HOSTILE: list[str | bytes] = [
     BILLION_LAUGHS,
+    "apiVersion: automations.wandb.ai/v1alpha1\nkind: {A<<: utomation}\nmetadata: {name: a}\n",  # unhashable kind
+    "apiVersion: automations.wandb.ai/v1alpha1\nkind: [Webhook]\nmetadata: {name: a}\n",
     "apiVersion: automations.wandb.ai/v1alpha1\nkind: Webhook\nmetadata: &m {name: h, labels: *m}\nspec: {}\n",
     "a: &a [*a]\n",
     "apiVersion: automations.wandb.ai/v1alpha1\nkind: Automation\nmetadata: {name: a}\nspec:\n  x: "
@@ -112,7 +114,7 @@ async def _runtime(entries: list[files.Entry], reconciler: Reconciler, folder: M
     """The standalone runtime's path: the folder's copy, the World's verdict, the Reconciler's decision."""
     for entry in entries:
         doc = entry.value
-        if entry.error is not None or not isinstance(doc, dict) or doc.get("kind") not in folder.SERVED:
+        if entry.error is not None or not folder.served(doc):
             continue
         key = key_of(doc)
         body = folder._as_stored(key, doc)

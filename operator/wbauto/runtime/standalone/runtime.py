@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import copy
 import hashlib
+import json
 import logging
 import signal
 from pathlib import Path
@@ -120,10 +121,21 @@ class ManifestFolder:
             return self._documents.get(path, [])
         if self._errors.pop(path, None) is not None:
             log.info("%s: readable again", path)
-        docs = [e.value for e in entries
-                if manifests.is_ours(e.value) and e.value.get("kind") in self.SERVED]
+        docs = [e.value for e in entries if self.served(e.value)]
+        for entry in entries:
+            if manifests.is_ours(entry.value) and not self.served(entry.value):
+                log.warning("%s: kind %s is not one this runtime serves (%s); the document is ignored",
+                            entry.source, json.dumps(entry.value.get("kind"), default=str)[:80],
+                            ", ".join(sorted(self.SERVED)))
         self._documents[path] = docs
         return docs
+
+    @classmethod
+    def served(cls, doc: Any) -> bool:
+        """Whether a document is one of the kinds this folder applies (any other value of ``kind``, of any
+        type, is not)."""
+        kind = doc.get("kind") if manifests.is_ours(doc) else None
+        return isinstance(kind, str) and kind in cls.SERVED
 
     def scan(self) -> None:
         if not self._changed():

@@ -75,9 +75,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def peak_rss_mib(pid: int) -> float:
+def peak_rss_mib(pid: int, field: str = "VmHWM") -> float:
+    """Peak resident set (``VmHWM``), or another ``/proc/PID/status`` size such as ``VmRSS`` (now)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -104,7 +105,8 @@ def arrivals(sink_url: str) -> list[tuple[str, float, str]]:
     return [tuple(a) for a in httpx.get(f"{sink_url}/stats", timeout=30).json()]  # type: ignore[misc]
 
 
-def wbauto_documents(sink_url: str, secret_file: Path, namespace: str | None = None) -> list[dict[str, Any]]:
+def wbauto_documents(sink_url: str, secret_file: Path, namespace: str | None = None,
+                     automations: int = AUTOMATIONS) -> list[dict[str, Any]]:
     meta = {"namespace": namespace} if namespace else {}
     docs: list[dict[str, Any]] = [
         {"apiVersion": "automations.wandb.ai/v1alpha1", "kind": "SecretReference",
@@ -113,7 +115,7 @@ def wbauto_documents(sink_url: str, secret_file: Path, namespace: str | None = N
         {"apiVersion": "automations.wandb.ai/v1alpha1", "kind": "Webhook", "metadata": {"name": "sink", **meta},
          "spec": {"url": f"{sink_url}/hook", "secretRef": {"name": "sig"}}},
     ]
-    for i in range(AUTOMATIONS):
+    for i in range(automations):
         docs.append({"apiVersion": "automations.wandb.ai/v1alpha1", "kind": "Automation",
                      "metadata": {"name": f"a{i:04d}", **meta},
                      "spec": {"scope": {"project": {"entity": "acme", "project": f"p{i % 10}"}},
@@ -184,6 +186,13 @@ def signed(body: bytes) -> dict[str, str]:
     return {"Content-Type": "application/json", "X-Wandb-Signature": signature}
 
 
+def profile_args(suffix: str = "") -> list[str]:
+    """``python`` arguments running the system under test under cProfile when WBAUTO_BENCH_PROFILE names a
+    file (``suffix`` is appended to it: one file per run)."""
+    path = os.environ.get("WBAUTO_BENCH_PROFILE")
+    return ["-m", "cProfile", "-o", path + suffix] if path else []
+
+
 def run_wbauto_standalone(events: int, concurrency: int, workers: int) -> Figures:
     with tempfile.TemporaryDirectory() as tmp, sink() as sink_url:
         work = Path(tmp)
@@ -192,8 +201,7 @@ def run_wbauto_standalone(events: int, concurrency: int, workers: int) -> Figure
         (work / "manifests" / "all.yaml").write_text(yaml.safe_dump_all(wbauto_documents(sink_url, work / "sig")))
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k != "WANDB_API_KEY"}
-        profile = ["-m", "cProfile", "-o", os.environ["WBAUTO_BENCH_PROFILE"]] \
-            if os.environ.get("WBAUTO_BENCH_PROFILE") else []
+        profile = profile_args()
         proc = subprocess.Popen(
             [sys.executable, *profile, "-m", "wbauto", "run", "--manifests", str(work / "manifests"), "--state",
              str(work / "state.sqlite"), "--receiver-address", f"127.0.0.1:{port}", "--receiver-secret-ref",
@@ -222,8 +230,7 @@ def run_wbauto_incluster(plane: ControlPlane, events: int, concurrency: int, wor
         plane.apply([secret, *wbauto_documents(sink_url, Path(tmp) / "unused", namespace)], "--server-side")
         port = free_port()
         env = {k: v for k, v in plane.env().items() if k != "WANDB_API_KEY"}
-        profile = ["-m", "cProfile", "-o", os.environ["WBAUTO_BENCH_PROFILE"]] \
-            if os.environ.get("WBAUTO_BENCH_PROFILE") else []
+        profile = profile_args()
         proc = subprocess.Popen(
             [sys.executable, *profile, "-m", "wbauto", "run", "-n", namespace,
              "--receiver-address", f"127.0.0.1:{port}", "--receiver-secret-ref", f"{namespace}/sig",
@@ -262,69 +269,93 @@ FLUX_SETUPS = {
 }
 
 
+def flux_documents(namespace: str, sink_url: str, setup: str, alerts: int = AUTOMATIONS) -> list[dict[str, Any]]:
+    """The Secret, the ``generic-hmac`` Provider and the Alerts of a setup (``alerts``: one per source)."""
+    docs: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hmac", "namespace": namespace},
+         "stringData": {"token": SECRET}},
+        {"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+         "metadata": {"name": "sink", "namespace": namespace},
+         "spec": {"type": "generic-hmac", "address": f"{sink_url}/hook", "secretRef": {"name": "hmac"}}},
+    ]
+    if setup == "alerts":
+        for i in range(alerts):
+            docs.append({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+                         "metadata": {"name": f"a{i:04d}", "namespace": namespace},
+                         "spec": {"providerRef": {"name": "sink"}, "eventSeverity": "info",
+                                  "eventSources": [{"kind": "GitRepository", "name": f"repo-{i:04d}"}]}})
+    else:
+        docs.append({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+                     "metadata": {"name": "all", "namespace": namespace},
+                     "spec": {"providerRef": {"name": "sink"}, "eventSeverity": "info",
+                              "eventSources": [{"kind": "GitRepository", "name": "*"}]}})
+    return docs
+
+
+@dataclass
+class FluxController:
+    proc: subprocess.Popen[bytes]
+    events_url: str
+    health_url: str
+    started: float  # time.time() just after the process was started
+
+
+@contextlib.contextmanager
+def flux_controller(plane: ControlPlane, namespace: str, docs: list[dict[str, Any]],
+                    gates: list[str] | None = None) -> Iterator[FluxController]:
+    """notification-controller watching only ``namespace`` (``--watch-all-namespaces=false``: its
+    RUNTIME_NAMESPACE), its CRDs installed and ``docs`` applied server-side before it starts."""
+    flux_bin = Path(tools_path("flux"))
+    plane.kubectl("create", "namespace", namespace, check=False)
+    plane.kubectl("apply", "--server-side", "-f", str(flux_bin / "crds"))
+    plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd",
+                  "providers.notification.toolkit.fluxcd.io", "alerts.notification.toolkit.fluxcd.io")
+    plane.apply(docs, "--server-side")
+    events_port, metrics_port, health_port, receiver_port = (free_port() for _ in range(4))
+    proc = subprocess.Popen(
+        [str(flux_bin / "notification-controller"), f"--events-addr=127.0.0.1:{events_port}",
+         f"--metrics-addr=127.0.0.1:{metrics_port}", f"--health-addr=127.0.0.1:{health_port}",
+         f"--receiverAddr=127.0.0.1:{receiver_port}", "--watch-all-namespaces=false", "--concurrent=4",
+         "--log-level=error", *(gates or [])],
+        env={**plane.env(), "RUNTIME_NAMESPACE": namespace})
+    try:
+        yield FluxController(proc, f"http://127.0.0.1:{events_port}/", f"http://127.0.0.1:{health_port}/readyz",
+                             time.time())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def run_flux(plane: ControlPlane, events: int, concurrency: int, setup: str) -> Figures:
     """notification-controller as its docs set it up for the load: ``alerts`` (one Alert per source, as the
     benchmark mirrors wbauto's 1,000 Automations), ``wildcard`` (one Alert for every source, ``name: "*"``)
     and ``cached`` (the wildcard with ``--feature-gates=CacheSecretsAndConfigMaps=true``, Flux's own advice
     when Secrets are read per event)."""
-    flux_bin = Path(tools_path("flux"))
     namespace = f"bench-flux-{setup}"
-    plane.kubectl("create", "namespace", namespace, check=False)
-    plane.kubectl("apply", "--server-side", "-f", str(flux_bin / "crds"))
-    plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd",
-                  "providers.notification.toolkit.fluxcd.io", "alerts.notification.toolkit.fluxcd.io")
     with sink() as sink_url:
-        docs: list[dict[str, Any]] = [
-            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hmac", "namespace": namespace},
-             "stringData": {"token": SECRET}},
-            {"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
-             "metadata": {"name": "sink", "namespace": namespace},
-             "spec": {"type": "generic-hmac", "address": f"{sink_url}/hook", "secretRef": {"name": "hmac"}}},
-        ]
-        if setup == "alerts":
-            for i in range(AUTOMATIONS):
-                docs.append({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
-                             "metadata": {"name": f"a{i:04d}", "namespace": namespace},
-                             "spec": {"providerRef": {"name": "sink"}, "eventSeverity": "info",
-                                      "eventSources": [{"kind": "GitRepository", "name": f"repo-{i:04d}"}]}})
-        else:
-            docs.append({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
-                         "metadata": {"name": "all", "namespace": namespace},
-                         "spec": {"providerRef": {"name": "sink"}, "eventSeverity": "info",
-                                  "eventSources": [{"kind": "GitRepository", "name": "*"}]}})
-        plane.apply(docs, "--server-side")
-        events_port, metrics_port, health_port, receiver_port = (free_port() for _ in range(4))
         gates = ["--feature-gates=CacheSecretsAndConfigMaps=true"] if setup == "cached" else []
-        proc = subprocess.Popen(
-            [str(flux_bin / "notification-controller"), f"--events-addr=127.0.0.1:{events_port}",
-             f"--metrics-addr=127.0.0.1:{metrics_port}", f"--health-addr=127.0.0.1:{health_port}",
-             f"--receiverAddr=127.0.0.1:{receiver_port}", "--watch-all-namespaces=false", "--concurrent=4",
-             "--log-level=error", *gates],
-            env={**plane.env(), "RUNTIME_NAMESPACE": namespace})
-        try:
-            url = f"http://127.0.0.1:{events_port}/"
-            wait_until(lambda: _up(f"http://127.0.0.1:{health_port}/readyz"), 120, "notification-controller")
+        with flux_controller(plane, namespace, flux_documents(namespace, sink_url, setup), gates) as flux:
+            url = flux.events_url
+            wait_until(lambda: _up(flux.health_url), 120, "notification-controller")
             expected = AUTOMATIONS if setup == "alerts" else 1
             wait_until(lambda: _alerts_ready(plane, namespace, expected), 300, "every Alert", interval=1.0)
             time.sleep(5)  # the controller's informer cache fills after readyz
             now = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
-            bodies = []
-            for i in range(events):
-                n = i % AUTOMATIONS
-                body = json.dumps({"involvedObject": {"kind": "GitRepository", "namespace": namespace,
-                                                      "name": f"repo-{n:04d}", "apiVersion":
-                                                      "source.toolkit.fluxcd.io/v1"},
-                                   "severity": "info", "timestamp": now, "message": f"seq-{i}",
-                                   "reason": "Info", "reportingController": "source-controller"}).encode()
-                bodies.append((f"seq-{i}", body, {"Content-Type": "application/json"}))
-            figures = measure(f"Flux NC: {setup}", proc.pid, sink_url, url, bodies, concurrency, 300,
+            bodies = [(f"seq-{i}", flux_event(namespace, i % AUTOMATIONS, f"seq-{i}", now),
+                       {"Content-Type": "application/json"}) for i in range(events)]
+            figures = measure(f"Flux NC: {setup}", flux.proc.pid, sink_url, url, bodies, concurrency, 300,
                               f"{FLUX_SETUPS[setup]}, generic-hmac, at most once")
             time.sleep(2.0)  # the audit log is written in 1 s batches
             figures.requests = plane.requests("notification-controller", figures.window[0], figures.window[1] + 1)
             return figures
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+
+
+def flux_event(namespace: str, source: int, message: str, now: str) -> bytes:
+    """An event of GitRepository ``repo-NNNN`` as source-controller posts it."""
+    return json.dumps({"involvedObject": {"kind": "GitRepository", "namespace": namespace,
+                                          "name": f"repo-{source:04d}", "apiVersion": "source.toolkit.fluxcd.io/v1"},
+                       "severity": "info", "timestamp": now, "message": message,
+                       "reason": "Info", "reportingController": "source-controller"}).encode()
 
 
 def _alerts_ready(plane: ControlPlane, namespace: str, expected: int) -> bool:

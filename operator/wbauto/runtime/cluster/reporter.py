@@ -90,6 +90,11 @@ class KubeReporter:
         await self._events.post(body, warning, reason, message)
 
 
+def _newest(record: Any, than: Any) -> bool:
+    """Whether ``record`` is the Automation's last execution rather than ``than`` (or its newer state)."""
+    return bool((record.created, record.name) >= (than.created, than.name) or than.name == record.name)
+
+
 class KubeExecutionReporter:
     """Shows execution outcomes: the Automation's ``status.lastExecution`` (coalesced: the first outcome after
     a quiet spell is written at once, then at most one patch per :attr:`FLUSH_EVERY` per Automation, the
@@ -117,8 +122,7 @@ class KubeExecutionReporter:
             return  # a retry: the Automation's last execution is unchanged
         key = (record.namespace, record.automation)
         current = self._latest.get(key)
-        if current is None or (record.created, record.name) >= (current.created, current.name) \
-                or current.name == record.name:
+        if current is None or _newest(record, current):
             self._latest[key] = record
             self._wake.set()
 
@@ -128,8 +132,9 @@ class KubeExecutionReporter:
             self._wake.clear()
             batch, self._latest = self._latest, {}
             started = time.monotonic()
-            for i, ((namespace, automation), record) in enumerate(batch.items()):
-                await self._patch(namespace, automation, record)
+            for i, (key, record) in enumerate(batch.items()):
+                came = self._latest.pop(key, None)  # an outcome that came while the round was paced
+                await self._patch(*key, came if came is not None and _newest(came, record) else record)
                 await asyncio.sleep(self.pace(i + 1, time.monotonic() - started))
             await asyncio.sleep(self.FLUSH_EVERY)
 

@@ -156,6 +156,9 @@ class InCluster:
             self.reconciler.queue.add(key)
 
     def on_watch_event(self, event_type: str | None, body: dict[str, Any]) -> None:
+        meta = body.get("metadata")
+        if isinstance(meta, dict) and "managedFields" in meta:  # never read; about half of a small object
+            body = {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
         body = copy.deepcopy(body)
         if event_type == "DELETED":
             meta = body.get("metadata") or {}

@@ -39,11 +39,8 @@ class Feeds:
         reads: list[tuple[ScopeKey, str]] = []
         ok: list[ScopeKey] = []
         for key, needs in projects.items():
-            listing = listings[key]
+            listing = _readable(key, listings[key], errors)
             if listing is None:
-                listing = ProjectNotFound(key.entity, str(key.project))
-            if isinstance(listing, Exception):
-                errors[key] = listing
                 continue
             state = work[key]["state"].setdefault("artifacts", {})
             reads += [(key, cid) for cid in artifacts.tracked(state, listing, needs.collections)]
@@ -61,9 +58,9 @@ class Feeds:
                     by_id[cid] = edges  # type: ignore[assignment]
             cursor = work[key]
             state = cursor["state"].setdefault("artifacts", {})
-            listing = listings[key]
-            assert isinstance(listing, list)
-            events[key] += artifacts.diff(str(key.project), state, listing, by_id, self._make(key),
+            listed = listings[key]
+            assert isinstance(listed, list)
+            events[key] += artifacts.diff(str(key.project), state, listed, by_id, self._make(key),
                                           quiet=not cursor["state"].get("seen_a"))
             cursor["state"]["seen_a"] = True
 
@@ -81,11 +78,8 @@ class Feeds:
                                             lambda node: node.get("runs"), "project", stop=older)
         reads: list[tuple[ScopeKey, runs.HistoryRead]] = []
         for key, needs in projects.items():
-            listing = listings[key]
+            listing = _readable(key, listings[key], errors)
             if listing is None:
-                listing = ProjectNotFound(key.entity, str(key.project))
-            if isinstance(listing, Exception):
-                errors[key] = listing
                 continue
             mark = marks[key]
             nodes = [n for n in listing if mark is None or artifacts.parse_time(n.get("heartbeatAt")) >= mark]
@@ -110,3 +104,14 @@ class Feeds:
             state = work[key]["state"].setdefault("runs", {})
             events[key] += runs.apply_history(str(key.project), state, mine, by_run, needs,  # type: ignore[arg-type]
                                               self._make(key))
+
+
+def _readable(key: ScopeKey, listing: list[Mapping[str, Any]] | Exception | None,
+              errors: Errors) -> list[Mapping[str, Any]] | None:
+    """A project's listing, or None once the reason it could not be read is in ``errors``."""
+    if listing is None:
+        listing = ProjectNotFound(key.entity, str(key.project))
+    if isinstance(listing, Exception):
+        errors[key] = listing
+        return None
+    return listing

@@ -41,8 +41,13 @@ def main() -> None:
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def close(app: web.Application) -> None:
+        if session is not None:
+            await session.close()
+
     app = web.Application()
     app.add_routes([web.get("/healthz", healthz), web.post("/", relay)])
+    app.on_cleanup.append(close)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 

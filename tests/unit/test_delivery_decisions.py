@@ -353,37 +353,40 @@ async def test_resume_runs_a_pending_retry_when_due_not_before(start: Callable[.
 # --- the delay queue on a virtual clock ----------------------------------------------------------------
 
 
-async def test_the_delay_queue_hands_out_keys_in_due_order_on_its_clock() -> None:
+@pytest.fixture
+async def timed() -> AsyncIterator[tuple[VirtualClock, DelayQueue[str]]]:
+    """A delay queue on a virtual clock (closed after the test)."""
     clock = VirtualClock()
     queue: DelayQueue[str] = DelayQueue(clock.monotonic, clock.sleep)
     try:
-        queue.add("late", 300.0)
-        queue.add("soon", 2.0)
-        queue.add("now")
-        queue.add("late", 60.0)  # earlier due wins
-        queue.add("soon", 500.0)  # later due is ignored
-        got = []
-        for _ in range(3):
-            key = await asyncio.wait_for(queue.get(), 10)
-            got.append((key, clock.elapsed))
-        assert got == [("now", 0.0), ("soon", 2.0), ("late", 60.0)]
-        assert len(queue) == 0
+        yield clock, queue
     finally:
         queue.close()
 
 
+async def test_the_delay_queue_hands_out_keys_in_due_order_on_its_clock(
+        timed: tuple[VirtualClock, DelayQueue[str]]) -> None:
+    clock, queue = timed
+    queue.add("late", 300.0)
+    queue.add("soon", 2.0)
+    queue.add("now")
+    queue.add("late", 60.0)  # earlier due wins
+    queue.add("soon", 500.0)  # later due is ignored
+    got = []
+    for _ in range(3):
+        key = await asyncio.wait_for(queue.get(), 10)
+        got.append((key, clock.elapsed))
+    assert got == [("now", 0.0), ("soon", 2.0), ("late", 60.0)]
+    assert len(queue) == 0
 
-async def test_a_discarded_key_is_never_handed_out() -> None:
-    clock = VirtualClock()
-    queue: DelayQueue[str] = DelayQueue(clock.monotonic, clock.sleep)
-    try:
-        queue.add("gone", 5.0)
-        queue.add("kept", 10.0)
-        queue.discard("gone")
-        assert await asyncio.wait_for(queue.get(), 10) == "kept"
-        assert clock.slept == [10.0]  # the timer never woke for the discarded key
-    finally:
-        queue.close()
+
+async def test_a_discarded_key_is_never_handed_out(timed: tuple[VirtualClock, DelayQueue[str]]) -> None:
+    clock, queue = timed
+    queue.add("gone", 5.0)
+    queue.add("kept", 10.0)
+    queue.discard("gone")
+    assert await asyncio.wait_for(queue.get(), 10) == "kept"
+    assert clock.slept == [10.0]  # the timer never woke for the discarded key
 
 
 # --- the operator's retry settings ----------------------------------------------------------------------

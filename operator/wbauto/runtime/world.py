@@ -70,7 +70,7 @@ class World:
     ready: dict[Key, bool] = field(default_factory=dict)
     stalled: set[Key] = field(default_factory=set)  # terminal problems: these Automations do not fire
     revision: int = 0  # bumps on every change of an Automation (pollers re-plan on change)
-    reviewed: dict[Key, tuple[dict[str, Any], Resource | Invalid]] = field(default_factory=dict)
+    reviewed: dict[Key, dict[str, Any]] = field(default_factory=dict)  # admission_basis of each verdict
 
     # --- updates -----------------------------------------------------------------------------------
 
@@ -80,18 +80,18 @@ class World:
         key = key_of(body)
         self.bodies[key] = body
         basis = admission_basis(body)
-        cached = self.reviewed.get(key)
         declared = review.status_is_declared(body)
-        if cached is not None and cached[0] == basis and declared:
-            result = dataclasses.replace(cached[1], body=body) if isinstance(cached[1], Resource) else cached[1]
-        else:
+        previous = self.objects.get(key)
+        result: Resource | Invalid | None = None
+        if declared and self.reviewed.get(key) == basis:  # reviewed as is before: the verdict stands
+            result = dataclasses.replace(previous, body=body) if previous is not None else self.invalid.get(key)
+        if result is None:
             result = review.admit(body, default_namespace=key[1])
         if declared:
-            self.reviewed[key] = (basis, result)
+            self.reviewed[key] = basis
         else:
             self.reviewed.pop(key, None)
         if isinstance(result, Resource):
-            previous = self.objects.get(key)
             self.objects[key] = result
             self.invalid.pop(key, None)
             if key[0] == kinds.AUTOMATION.kind and (previous is None or previous.spec != result.spec):

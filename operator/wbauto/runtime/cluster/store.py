@@ -177,7 +177,7 @@ class KubeStore:
         self._by_automation: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._journaled: set[Key] = set()                   # executions only the journal holds
         self._history: asyncio.Queue[ExecutionRecord] = asyncio.Queue()  # terminal, object to write
-        self.arrivals = Arrivals()
+        self._arrivals = Arrivals()
         self._writers: list[asyncio.Task[None]] = []
 
     # --- leadership -------------------------------------------------------------------------------------
@@ -245,7 +245,7 @@ class KubeStore:
             return False
         body = body_of(record)
         self._journaled.add(key)
-        self.arrivals.note(time.monotonic())
+        self._arrivals.note(time.monotonic())
         try:
             await self._journal.append(journals.record_entry(body), key)
         except BaseException:
@@ -305,7 +305,7 @@ class KubeStore:
         while True:
             record = await self._history.get()  # the body is built now: a burst's backlog holds records only
             while self._history.qsize() < HISTORY_DEFER_LIMIT and \
-                    self.arrivals.rate(time.monotonic()) >= HISTORY_BURST_RATE:  # noqa: ASYNC110 - a rate
+                    self._arrivals.rate(time.monotonic()) >= HISTORY_BURST_RATE:  # noqa: ASYNC110 - a rate
                 await asyncio.sleep(0.25)  # over time, not an event to wait for: the history follows a burst
             body = body_of(record)
             try:

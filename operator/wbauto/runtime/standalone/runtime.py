@@ -121,9 +121,11 @@ class ManifestFolder:
             return self._documents.get(path, [])
         if self._errors.pop(path, None) is not None:
             log.info("%s: readable again", path)
-        docs = [e.value for e in entries if self.served(e.value)]
+        docs = []
         for entry in entries:
-            if manifests.is_ours(entry.value) and not self.served(entry.value):
+            if self.served(entry.value):
+                docs.append(entry.value)
+            elif manifests.is_ours(entry.value):
                 log.warning("%s: kind %s is not one this runtime serves (%s); the document is ignored",
                             entry.source, json.dumps(entry.value.get("kind"), default=str)[:80],
                             ", ".join(sorted(self.SERVED)))

@@ -24,6 +24,7 @@ exercise them without opening a connection.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -121,7 +122,16 @@ def parse(url: str) -> URL:
 def check_url(url: str | URL, policy: Policy) -> URL:
     """The static part (no DNS): scheme, IP literals, localhost and metadata names, on the host the client
     connects to. Returns the parsed URL: pass that object to the client, so what was checked is what is
-    used."""
+    used. Pure (libc's numeric parser is too): a URL string's answer is remembered, refusals are not."""
+    return _allowed_url(url, policy) if isinstance(url, str) else _check_url(url, policy)
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed_url(url: str, policy: Policy) -> URL:
+    return _check_url(url, policy)
+
+
+def _check_url(url: str | URL, policy: Policy) -> URL:
     parsed = url if isinstance(url, URL) else parse(url)
     host = parsed.raw_host or ""
     written = host if isinstance(url, URL) else (urlsplit(url).hostname or "")

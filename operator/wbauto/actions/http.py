@@ -74,8 +74,10 @@ class Outbound:
             context = ssl.create_default_context(cadata=ca_bundle) if ca_bundle else ssl.create_default_context()
             connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.policy, self.resolve), ssl=context,
                                              limit=256, limit_per_host=64, use_dns_cache=False)
+            # no aiohttp timeout (its default is 5 minutes): post() bounds the whole attempt itself, and a
+            # second timer per request costs more than the rest of the client's bookkeeping
             session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True,
-                                            headers={"User-Agent": "wbauto"})
+                                            headers={"User-Agent": "wbauto"}, timeout=aiohttp.ClientTimeout())
             self._sessions[key] = session
         return session
 

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from wbauto.api.event import Event, EventType
-from wbauto.api.execution import AutomationExecutionSpec, AutomationRef, ExecutionAction, ExecutionRecord
 from wbauto.runtime.cluster import journal
-from wbauto.runtime.cluster import store as cluster_store
 
 
 def body(name: str, phase: str = "Pending", namespace: str = "team") -> dict[str, object]:
@@ -91,24 +84,3 @@ def test_last_execution_patches_are_paced_when_many_automations_fire() -> None:
     assert Reporter.pace(1, 1.0) == 0.0, "one Automation: no wait"
     assert Reporter.pace(100, 0.5) == 100 / rate - 0.5, "100 patched in 0.5 s: wait until the rate is met"
     assert Reporter.pace(1000, 100.0) == 0.0
-
-
-_TEXT = st.text(st.characters(blacklist_categories=("Cc",)), max_size=20)  # lone surrogates included
-_VALUE = st.one_of(_TEXT, st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none())
-
-
-@settings(max_examples=200, deadline=None)
-@given(tag=_TEXT, variables=st.dictionaries(_TEXT, _TEXT, max_size=4),
-       config=st.dictionaries(_TEXT, _VALUE, max_size=4))
-def test_a_record_entry_reads_back_as_the_object_body(tag: str, variables: dict[str, str],
-                                                      config: dict[str, object]) -> None:
-    """The journal line serialized by pydantic (or, for a lone surrogate, by the dict path) replays to
-    exactly the body of the object the history would hold."""
-    now = datetime.datetime.now(datetime.UTC)
-    event = Event(id="e-1", type=EventType.ADD_ARTIFACT_TAG, time=now, entity="acme", project="p", tag=tag)
-    record = ExecutionRecord("team", "x1", AutomationExecutionSpec(
-        automation=AutomationRef(name="auto", display_name=tag), event=event, variables=variables,
-        action=ExecutionAction(type="webhook", config=config), delivery_id="d-1"), created=now)
-    bodies, _ = journal.replay([("seg-0000000001", cluster_store.entry_of(record))])
-    expected = json.loads(json.dumps(cluster_store.body_of(record)))
-    assert bodies[("team", "x1")] == expected

@@ -50,10 +50,8 @@ class EntryTooLarge(KubeError):
     cannot hold: the caller stores a smaller record instead)."""
 
 
-def record_entry(body: dict[str, Any], *, spec: str | None = None) -> str:
-    """The line of an execution's ``body``; ``spec``, when given, is the body's spec already as JSON."""
-    line = json.dumps({"r": body}, separators=(",", ":"))
-    return line if spec is None else f'{line[:-2]},"spec":{spec}}}}}'
+def record_entry(body: dict[str, Any]) -> str:
+    return json.dumps({"r": body}, separators=(",", ":"))
 
 
 def status_entry(key: Key, status: dict[str, Any]) -> str:

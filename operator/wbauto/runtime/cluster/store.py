@@ -116,10 +116,10 @@ def status_of(record: ExecutionRecord) -> dict[str, Any]:
     return status
 
 
-def body_of(record: ExecutionRecord, *, pending_label: bool = False, spec: bool = True) -> dict[str, Any]:
+def body_of(record: ExecutionRecord, *, pending_label: bool = False) -> dict[str, Any]:
     """The AutomationExecution object of ``record``, status included (the kind has no status
-    subresource: the operator writes each object whole); without ``spec`` when that is written apart."""
-    body = {
+    subresource: the operator writes each object whole)."""
+    return {
         "apiVersion": kinds.API_VERSION,
         "kind": kinds.AUTOMATION_EXECUTION.kind,
         "metadata": {"name": record.name, "namespace": record.namespace,
@@ -127,23 +127,9 @@ def body_of(record: ExecutionRecord, *, pending_label: bool = False, spec: bool 
                                 "app.kubernetes.io/managed-by": "wbauto",
                                 **({PENDING_LABEL: "true"} if pending_label else {})},
                      "annotations": {CREATED_ANNOTATION: record.created.astimezone(datetime.UTC).isoformat()}},
+        "spec": record.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
         "status": status_of(record),
     }
-    if spec:
-        body["spec"] = record.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
-    return body
-
-
-def entry_of(record: ExecutionRecord) -> str:
-    """``record``'s journal entry: the line :func:`journals.record_entry` makes of :func:`body_of`, with the
-    spec (most of its bytes) serialized by pydantic at once rather than built as a dict and encoded again
-    (about a tenth of the operator's CPU per event). A text pydantic cannot encode (a lone surrogate) takes
-    the dict path."""
-    try:
-        spec = record.spec.model_dump_json(by_alias=True, exclude_none=True)
-    except ValueError:
-        return journals.record_entry(body_of(record))
-    return journals.record_entry(body_of(record, spec=False), spec=spec)
 
 
 def expired(entries: list[tuple[datetime.datetime, bool, Any]], keep: int, older_than: datetime.datetime,
@@ -257,11 +243,11 @@ class KubeStore:
             return await self._create_object(record)
         if key in self._objects or key in self._journaled:
             return False
-        line = entry_of(record)
+        body = body_of(record)
         self._journaled.add(key)
         self._arrivals.note(time.monotonic())
         try:
-            await self._journal.append(line, key)
+            await self._journal.append(journals.record_entry(body), key)
         except BaseException:
             self._journaled.discard(key)
             raise
